@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "cloudc",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cloudc", targets: ["cloudc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+    ],
+    targets: [
+        // Value types every other module speaks: specs, state records, errors, the provider protocol.
+        .target(name: "CloudcCore"),
+        // YAML config → validated ClusterSpec, with file:line:column errors.
+        .target(name: "Config", dependencies: [
+            "CloudcCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // Pure planning of start / resize / stop: (spec, state, observed) → actions. No I/O.
+        .target(name: "Planner", dependencies: ["CloudcCore"]),
+        // The cluster state files: atomic, locked, schema-versioned JSON.
+        .target(name: "State", dependencies: ["CloudcCore"]),
+        // HTTP transport, request signing and one implementation of CloudProvider per cloud.
+        .target(name: "Providers", dependencies: [
+            "CloudcCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The command line: the only place that wires concrete parts together.
+        .target(name: "CloudcCLI", dependencies: [
+            "CloudcCore", "Config", "Planner", "State", "Providers",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // The executable: a few lines that call CloudcCLI.
+        .executableTarget(name: "cloudc", dependencies: ["CloudcCLI"]),
+
+        // Test helpers: peers (moto_server), temporary directories, processes.
+        .target(name: "TestSupport", dependencies: ["CloudcCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
+        .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
+        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
+        .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Providers", "State", "TestSupport"]),
+    ]
+)

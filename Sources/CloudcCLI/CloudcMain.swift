@@ -1,0 +1,3 @@
+public enum CloudcMain {
+    public static func run() async {}
+}

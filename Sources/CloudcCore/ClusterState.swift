@@ -1,0 +1,140 @@
+import Foundation
+
+/// What cloudc knows about one running cluster: written to `$CLOUDC_HOME/clusters/<name>.json`.
+///
+/// An intent is recorded before every cloud call that creates something (a resource with
+/// status `.creating`, a launch with status `.requested`), its result after. A crash at any
+/// point therefore leaves a record from which `start` can resume and `stop` can clean up.
+public struct ClusterState: Sendable, Codable, Equatable {
+    public static let currentSchema = 1
+
+    public var schema: Int
+    public var name: String
+    /// Random per-incarnation id: part of every idempotency token and resource name, so that
+    /// `start` → `stop` → `start` of the same name makes new resources.
+    public var incarnation: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var phase: Phase
+    /// The spec the cluster was started from, without secrets.
+    public var spec: ClusterSpec
+    public var resources: [ResourceRecord]
+    public var launches: [LaunchRecord]
+    public var nodes: [NodeRecord]
+
+    public enum Phase: String, Sendable, Codable, Equatable {
+        case starting, running, stopping
+    }
+
+    public init(name: String, incarnation: String, spec: ClusterSpec, now: Date) {
+        self.schema = Self.currentSchema
+        self.name = name
+        self.incarnation = incarnation
+        self.createdAt = now
+        self.updatedAt = now
+        self.phase = .starting
+        self.spec = spec.redacted()
+        self.resources = []
+        self.launches = []
+        self.nodes = []
+    }
+
+    public func node(named name: String) -> NodeRecord? { nodes.first { $0.name == name } }
+
+    public mutating func upsert(_ node: NodeRecord) {
+        if let i = nodes.firstIndex(where: { $0.name == node.name }) { nodes[i] = node } else { nodes.append(node) }
+    }
+
+    public mutating func upsert(_ resource: ResourceRecord) {
+        if let i = resources.firstIndex(where: { $0.kind == resource.kind && $0.name == resource.name }) {
+            resources[i] = resource
+        } else {
+            resources.append(resource)
+        }
+    }
+
+    /// The node users log into: the first node of group `frontend`, else of the first group.
+    public var frontend: NodeRecord? {
+        let group = spec.group(named: "frontend")?.name ?? spec.groups.first?.name
+        return nodes.filter { $0.group == group }.sorted { $0.name < $1.name }.first
+    }
+
+    /// A fresh incarnation id: 12 lowercase hex digits.
+    public static func newIncarnation() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+    }
+}
+
+/// A cloud resource other than a VM that cloudc created for the cluster.
+public struct ResourceRecord: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, Equatable {
+        case keyPair = "key-pair"
+        case securityGroup = "security-group"
+        case firewall
+        case floatingIP = "floating-ip"
+    }
+    public enum Status: String, Sendable, Codable, Equatable {
+        case creating, created, deleting
+    }
+    public var kind: Kind
+    /// Deterministic name, known before the create call.
+    public var name: String
+    /// The cloud's id, known once created.
+    public var id: String?
+    public var status: Status
+
+    public init(kind: Kind, name: String, id: String? = nil, status: Status = .creating) {
+        self.kind = kind; self.name = name; self.id = id; self.status = status
+    }
+}
+
+/// One create call for a batch of nodes of one group, recorded before it is made.
+public struct LaunchRecord: Sendable, Codable, Equatable {
+    public enum Status: String, Sendable, Codable, Equatable {
+        case requested, launched
+    }
+    public var token: String
+    public var group: String
+    public var nodes: [String]
+    public var status: Status
+    public var requestedAt: Date
+    public init(token: String, group: String, nodes: [String], status: Status = .requested, requestedAt: Date) {
+        self.token = token; self.group = group; self.nodes = nodes; self.status = status; self.requestedAt = requestedAt
+    }
+}
+
+public struct NodeRecord: Sendable, Codable, Equatable {
+    public var name: String
+    public var group: String
+    public var instanceID: String?
+    public var privateIP: String?
+    public var publicIP: String?
+    public var state: InstanceState
+    public var flavor: String
+    public var zone: String?
+
+    public init(name: String, group: String, instanceID: String? = nil, privateIP: String? = nil,
+                publicIP: String? = nil, state: InstanceState, flavor: String, zone: String? = nil) {
+        self.name = name; self.group = group; self.instanceID = instanceID; self.privateIP = privateIP
+        self.publicIP = publicIP; self.state = state; self.flavor = flavor; self.zone = zone
+    }
+}
+
+/// A VM's life, in the words common to all clouds.
+public enum InstanceState: String, Sendable, Codable, Equatable {
+    case requested      // recorded, not yet confirmed by the cloud
+    case pending
+    case running
+    case stopping
+    case stopped
+    case terminating
+    case terminated
+    case error
+    case unknown
+
+    /// Counts as gone: no longer costs money and cannot come back.
+    public var isGone: Bool { self == .terminated }
+    /// Exists (or may exist) in the cloud.
+    public var isLive: Bool { !isGone }
+}

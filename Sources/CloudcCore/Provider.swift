@@ -1,0 +1,98 @@
+import Foundation
+
+/// What a cloud reports about one VM of a cluster.
+public struct CloudInstance: Sendable, Equatable {
+    public var id: String
+    public var node: String?
+    public var group: String?
+    public var launchToken: String?
+    public var incarnation: String?
+    public var state: InstanceState
+    public var privateIP: String?
+    public var publicIP: String?
+    public var flavor: String?
+    public var zone: String?
+    /// Position within its launch batch (EC2 `amiLaunchIndex`).
+    public var launchIndex: Int?
+    /// The cloud's reason for an error state, where it gives one.
+    public var fault: String?
+
+    public init(id: String, node: String? = nil, group: String? = nil, launchToken: String? = nil,
+                incarnation: String? = nil, state: InstanceState, privateIP: String? = nil,
+                publicIP: String? = nil, flavor: String? = nil, zone: String? = nil,
+                launchIndex: Int? = nil, fault: String? = nil) {
+        self.id = id; self.node = node; self.group = group; self.launchToken = launchToken
+        self.incarnation = incarnation; self.state = state; self.privateIP = privateIP
+        self.publicIP = publicIP; self.flavor = flavor; self.zone = zone
+        self.launchIndex = launchIndex; self.fault = fault
+    }
+}
+
+/// Everything a provider needs to create the cluster's access resources (keys, firewall).
+public struct AccessRequest: Sendable, Equatable {
+    public var cluster: String
+    public var incarnation: String
+    /// CIDR allowed to reach port 22.
+    public var sshFrom: String
+    /// The login's OpenSSH public key line.
+    public var publicKey: String
+    public var loginUser: String
+    public init(cluster: String, incarnation: String, sshFrom: String, publicKey: String, loginUser: String) {
+        self.cluster = cluster; self.incarnation = incarnation; self.sshFrom = sshFrom
+        self.publicKey = publicKey; self.loginUser = loginUser
+    }
+}
+
+/// One create call for `nodes` of `group`, idempotent under `token`.
+public struct LaunchRequest: Sendable, Equatable {
+    public var cluster: String
+    public var incarnation: String
+    public var group: NodeGroupSpec
+    public var nodes: [String]
+    public var token: String
+    public var image: String
+    public var access: AccessRequest
+    /// The access resources created before (with their cloud ids).
+    public var resources: [ResourceRecord]
+    public init(cluster: String, incarnation: String, group: NodeGroupSpec, nodes: [String],
+                token: String, image: String, access: AccessRequest, resources: [ResourceRecord]) {
+        self.cluster = cluster; self.incarnation = incarnation; self.group = group; self.nodes = nodes
+        self.token = token; self.image = image; self.access = access; self.resources = resources
+    }
+}
+
+/// One cloud. Nothing above this protocol knows which cloud it talks to.
+///
+/// Every method is safe to repeat: creates are idempotent (tokens, deterministic names),
+/// deletes of something already gone succeed.
+public protocol CloudProvider: Sendable {
+    /// Checks that the image, flavors and GPU requests exist, before anything is created.
+    func validate(_ spec: ClusterSpec) async throws
+
+    /// The access resources (key pair, firewall, …) this cloud needs for a cluster, named
+    /// deterministically, not yet created.
+    func plannedResources(for request: AccessRequest) -> [ResourceRecord]
+
+    /// Creates one planned resource, or finds it if a previous attempt created it; returns it with its id.
+    func create(_ resource: ResourceRecord, for request: AccessRequest) async throws -> ResourceRecord
+
+    /// Deletes a resource; succeeds if it is already gone.
+    func delete(_ resource: ResourceRecord) async throws
+
+    /// Whether the resource still exists in the cloud.
+    func exists(_ resource: ResourceRecord) async throws -> Bool
+
+    /// Creates the request's nodes (one batch), tagging each with its node name.
+    /// A repeat with the same token returns the same instances.
+    func launch(_ request: LaunchRequest) async throws -> [CloudInstance]
+
+    /// Every instance tagged with the cluster's name (and incarnation, when given), in any state
+    /// the cloud still reports.
+    func instances(cluster: String, incarnation: String?) async throws -> [CloudInstance]
+
+    /// Asks the cloud to delete these instances; succeeds for ones already gone.
+    func terminate(_ instanceIDs: [String]) async throws
+
+    /// Whether instances report their public address (false on private-only clouds).
+    var reportsPublicAddresses: Bool { get }
+}

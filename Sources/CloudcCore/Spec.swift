@@ -1,0 +1,187 @@
+/// The validated, fully resolved description of a cluster, as the config gives it.
+/// Config parsing produces these; nothing here does I/O.
+
+public enum ProviderKind: String, Sendable, Codable, Equatable, CaseIterable {
+    case ec2, gce, openstack, local
+}
+
+/// One entry of `clouds:`. Provider-specific keys live in `settings`.
+public struct CloudSpec: Sendable, Codable, Equatable {
+    public var name: String
+    public var provider: ProviderKind
+    /// Another URL for the cloud's API (private cloud, region endpoint, test peer).
+    public var endpoint: String?
+    public var settings: ProviderSettings
+
+    public init(name: String, provider: ProviderKind, endpoint: String? = nil, settings: ProviderSettings) {
+        self.name = name
+        self.provider = provider
+        self.endpoint = endpoint
+        self.settings = settings
+    }
+
+    /// A copy without any inline secret, fit for the state file.
+    public func redacted() -> CloudSpec {
+        var copy = self
+        copy.settings = settings.redacted()
+        return copy
+    }
+}
+
+public enum ProviderSettings: Sendable, Codable, Equatable {
+    case ec2(EC2Settings)
+    case gce(GCESettings)
+    case openstack(OpenStackSettings)
+    case local(LocalSettings)
+
+    public func redacted() -> ProviderSettings {
+        switch self {
+        case .ec2(var s):
+            s.secretAccessKey = nil
+            s.sessionToken = nil
+            return .ec2(s)
+        case .openstack(var s):
+            s.password = nil
+            s.applicationCredentialSecret = nil
+            return .openstack(s)
+        case .gce, .local:
+            return self
+        }
+    }
+}
+
+public struct EC2Settings: Sendable, Codable, Equatable {
+    public var region: String?
+    public var profile: String?
+    public var accessKeyID: String?
+    public var secretAccessKey: String?
+    public var sessionToken: String?
+    public var vpc: String?
+    public var subnet: String?
+    public init(region: String? = nil, profile: String? = nil, accessKeyID: String? = nil,
+                secretAccessKey: String? = nil, sessionToken: String? = nil,
+                vpc: String? = nil, subnet: String? = nil) {
+        self.region = region; self.profile = profile; self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey; self.sessionToken = sessionToken
+        self.vpc = vpc; self.subnet = subnet
+    }
+}
+
+public struct GCESettings: Sendable, Codable, Equatable {
+    public var project: String?
+    public var zones: [String]
+    public var credentials: String?
+    public var tokenEndpoint: String?
+    public var network: String?
+    public var subnetwork: String?
+    public init(project: String? = nil, zones: [String] = [], credentials: String? = nil,
+                tokenEndpoint: String? = nil, network: String? = nil, subnetwork: String? = nil) {
+        self.project = project; self.zones = zones; self.credentials = credentials
+        self.tokenEndpoint = tokenEndpoint; self.network = network; self.subnetwork = subnetwork
+    }
+}
+
+public struct OpenStackSettings: Sendable, Codable, Equatable {
+    public var cloud: String?
+    public var region: String?
+    public var network: String?
+    public var floatingIPNetwork: String?
+    public var authURL: String?
+    public var username: String?
+    public var password: String?
+    public var projectName: String?
+    public var userDomain: String?
+    public var projectDomain: String?
+    public var applicationCredentialID: String?
+    public var applicationCredentialSecret: String?
+    public init(cloud: String? = nil, region: String? = nil, network: String? = nil,
+                floatingIPNetwork: String? = nil, authURL: String? = nil, username: String? = nil,
+                password: String? = nil, projectName: String? = nil, userDomain: String? = nil,
+                projectDomain: String? = nil, applicationCredentialID: String? = nil,
+                applicationCredentialSecret: String? = nil) {
+        self.cloud = cloud; self.region = region; self.network = network
+        self.floatingIPNetwork = floatingIPNetwork; self.authURL = authURL; self.username = username
+        self.password = password; self.projectName = projectName; self.userDomain = userDomain
+        self.projectDomain = projectDomain; self.applicationCredentialID = applicationCredentialID
+        self.applicationCredentialSecret = applicationCredentialSecret
+    }
+}
+
+public struct LocalSettings: Sendable, Codable, Equatable {
+    /// The bridge's IPv4 network, e.g. 10.77.0.0/24.
+    public var subnet: String?
+    public init(subnet: String? = nil) { self.subnet = subnet }
+}
+
+/// One entry of `logins:`: how to log into the image.
+public struct LoginSpec: Sendable, Codable, Equatable {
+    public var name: String
+    public var user: String
+    public var privateKey: String
+    public var publicKey: String
+    public init(name: String, user: String, privateKey: String, publicKey: String) {
+        self.name = name; self.user = user; self.privateKey = privateKey; self.publicKey = publicKey
+    }
+}
+
+/// One entry of `setups:`: which playbook configures the nodes, with variables.
+public struct SetupSpec: Sendable, Codable, Equatable {
+    public var name: String
+    public var playbook: String
+    public var vars: [String: String]
+    public init(name: String, playbook: String, vars: [String: String] = [:]) {
+        self.name = name; self.playbook = playbook; self.vars = vars
+    }
+}
+
+public struct GPURequest: Sendable, Codable, Equatable {
+    /// The cloud's accelerator type (GCE `nvidia-tesla-t4`); nil where the flavor implies it (EC2 g4dn).
+    public var type: String?
+    public var count: Int
+    public init(type: String? = nil, count: Int) { self.type = type; self.count = count }
+}
+
+/// A node group of a cluster template (`frontend`, `compute`, `gpu`, …).
+public struct NodeGroupSpec: Sendable, Codable, Equatable {
+    public var name: String
+    public var count: Int
+    public var min: Int
+    public var flavor: String
+    public var image: String?
+    public var gpus: GPURequest?
+    public var spot: Bool
+    public var diskGB: Int?
+    public init(name: String, count: Int, min: Int = 0, flavor: String, image: String? = nil,
+                gpus: GPURequest? = nil, spot: Bool = false, diskGB: Int? = nil) {
+        self.name = name; self.count = count; self.min = min; self.flavor = flavor
+        self.image = image; self.gpus = gpus; self.spot = spot; self.diskGB = diskGB
+    }
+}
+
+/// A cluster template from `clusters:`, its references resolved.
+public struct ClusterSpec: Sendable, Codable, Equatable {
+    /// The template's name in the config.
+    public var template: String
+    public var cloud: CloudSpec
+    public var login: LoginSpec
+    public var setup: SetupSpec?
+    public var image: String
+    /// CIDR allowed to reach SSH; nil means "the caller's own address".
+    public var sshFrom: String?
+    /// Groups in config order; the first is where users log in unless one is called `frontend`.
+    public var groups: [NodeGroupSpec]
+
+    public init(template: String, cloud: CloudSpec, login: LoginSpec, setup: SetupSpec? = nil,
+                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec]) {
+        self.template = template; self.cloud = cloud; self.login = login; self.setup = setup
+        self.image = image; self.sshFrom = sshFrom; self.groups = groups
+    }
+
+    public func group(named name: String) -> NodeGroupSpec? { groups.first { $0.name == name } }
+
+    public func redacted() -> ClusterSpec {
+        var copy = self
+        copy.cloud = cloud.redacted()
+        return copy
+    }
+}

@@ -1,0 +1,3 @@
+import CloudcCLI
+
+await CloudcMain.run()
