@@ -29,9 +29,11 @@ let package = Package(
             "CloudcCore",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
+        .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.
         .target(name: "CloudcCLI", dependencies: [
-            "CloudcCore", "Config", "Planner", "State", "Providers",
+            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines that call CloudcCLI.
@@ -43,6 +45,6 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
-        .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Providers", "State", "TestSupport"]),
+        .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
     ]
 )

@@ -90,6 +90,9 @@ public protocol CloudProvider: Sendable {
     /// the cloud still reports.
     func instances(cluster: String, incarnation: String?) async throws -> [CloudInstance]
 
+    /// Tags an instance with its node name (for instances a cut-short launch left unnamed).
+    func assign(node: String, cluster: String, instanceID: String) async throws
+
     /// Asks the cloud to delete these instances; succeeds for ones already gone.
     func terminate(_ instanceIDs: [String]) async throws
 

@@ -1,0 +1,70 @@
+import ArgumentParser
+import CloudcCore
+import Foundation
+import Providers
+import State
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a cluster from a template, or resume starting one that was interrupted.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The cluster template in the config (see: cloudc list-templates).")
+    var template: String
+
+    @Option(name: .shortAndLong, help: "The cluster's name (default: the template's name).")
+    var name: String?
+
+    @Flag(help: "Create the nodes but do not configure them.")
+    var noSetup = false
+
+    func run() async throws {
+        let wiring = Wiring(global)
+        let context = wiring.context
+        let config = try wiring.loadConfig()
+        let spec = try config.clusterSpec(template: template)
+        let name = self.name ?? template
+        try StateStore.validate(name: name)
+        let publicKey = try wiring.readPublicKey(spec.login)
+
+        let existing = try wiring.store.load(name)
+        let sshFrom: String
+        if let recorded = existing?.spec.sshFrom {
+            sshFrom = recorded
+        } else if let configured = spec.sshFrom {
+            sshFrom = configured
+        } else {
+            if !global.quiet { context.note("• Finding your public address to allow SSH from it (set ssh_from: to skip)…") }
+            sshFrom = try await CallerAddress.cidr(
+                transport: wiring.transport,
+                serviceURL: context.environment["CLOUDC_CHECKIP_URL"] ?? CallerAddress.defaultServiceURL,
+                template: template)
+        }
+
+        let began = Date()
+        let lifecycle = try wiring.lifecycle(for: spec.cloud)
+        let state = try await lifecycle.start(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey,
+                                              command: "cloudc start \(template) -n \(name)")
+        for line in NodeTable.render(state.nodes) { context.print(line) }
+        let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
+        context.note("Cluster \(name) is up: \(state.nodes.count) node(s) in \(seconds) s.")
+        if !noSetup, spec.setup != nil {
+            context.note("Note: node setup (SLURM) is not part of this version of cloudc yet; the nodes are running unconfigured.")
+        }
+        if (try? wiring.store.names().count) ?? 0 > 1, wiring.store.currentCluster() == nil {
+            context.note("Several clusters exist: choose the one later commands act on with: cloudc use \(name)")
+        }
+    }
+}
+
+enum NodeTable {
+    static func render(_ nodes: [NodeRecord]) -> [String] {
+        var table = Table(header: ["NAME", "GROUP", "INSTANCE", "PRIVATE-IP", "PUBLIC-IP", "STATE"])
+        for node in nodes.sorted(by: { ($0.group, $0.name) < ($1.group, $1.name) }) {
+            table.rows.append([node.name, node.group, node.instanceID ?? "-", node.privateIP ?? "-",
+                               node.publicIP ?? "-", node.state.rawValue])
+        }
+        return table.render()
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import CloudcCore
+import Foundation
+
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete every VM and resource of a cluster, wait until the cloud reports them gone, then forget it.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The cluster (default: the one chosen with `use`, or the only one).")
+    var name: String?
+
+    func run() async throws {
+        let wiring = Wiring(global)
+        let name = try wiring.clusterName(self.name)
+        let state = try wiring.loadState(name)
+        let began = Date()
+        let lifecycle = try wiring.lifecycle(for: wiring.cloudSpec(for: state))
+        let report = try await lifecycle.stop(name: name, command: "cloudc stop \(name)")
+        let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
+        let resources = report.deletedResources.map { "\($0.kind.rawValue) \($0.name)" }
+        wiring.context.note("Cluster \(name) is gone: \(report.terminated.count) instance(s) terminated"
+            + (resources.isEmpty ? "" : ", deleted \(resources.joined(separator: ", "))") + " in \(seconds) s.")
+    }
+}

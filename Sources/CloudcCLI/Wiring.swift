@@ -1,0 +1,126 @@
+import CloudcCore
+import Config
+import Foundation
+import Lifecycle
+import Providers
+import State
+
+/// The one place where concrete parts meet: config, state store, providers, lifecycle.
+struct Wiring {
+    let context: CLIContext
+    let options: GlobalOptions
+
+    init(_ options: GlobalOptions) {
+        self.context = CLIContext.current
+        self.options = options
+    }
+
+    var store: StateStore { StateStore(home: context.cloudcHome) }
+
+    var configPath: String {
+        if let path = options.config { return expandTilde(path) }
+        return ConfigLoader.defaultPath(environment: context.environment, homeDirectory: context.homeDirectory)
+    }
+
+    func expandTilde(_ path: String) -> String {
+        if path == "~" { return context.homeDirectory }
+        if path.hasPrefix("~/") { return context.homeDirectory + path.dropFirst() }
+        return path
+    }
+
+    func loadConfig() throws -> CloudcConfig {
+        try ConfigLoader.load(path: configPath, environment: context.environment, homeDirectory: context.homeDirectory)
+    }
+
+    var progress: any ProgressSink {
+        options.quiet ? SilentProgress() : StderrProgress(context: context)
+    }
+
+    var transport: any HTTPTransport { URLSessionTransport() }
+
+    /// Polling pace; `CLOUDC_POLL_SECONDS` shortens the first wait (for test clouds that answer at once).
+    var waiting: ClusterLifecycle.Waiting {
+        var waiting = ClusterLifecycle.Waiting()
+        if let text = context.environment["CLOUDC_POLL_SECONDS"], let seconds = Double(text), seconds > 0 {
+            waiting.initialDelay = seconds
+            waiting.maxDelay = max(seconds, min(waiting.maxDelay, seconds * 8))
+        }
+        return waiting
+    }
+
+    func provider(for cloud: CloudSpec, fullSpec: CloudSpec? = nil) throws -> any CloudProvider {
+        switch cloud.settings {
+        case .ec2(let settings):
+            let resolver = AWSCredentialResolver(environment: context.environment, homeDirectory: context.homeDirectory)
+            let credentials = try resolver.credentials(for: settings)
+            let region = try resolver.region(for: settings)
+            let endpointText = cloud.endpoint ?? EC2Client.defaultEndpoint(region: region)?.absoluteString ?? ""
+            guard let endpoint = URL(string: endpointText), endpoint.host != nil else {
+                throw CloudcError(.config, "clouds.\(cloud.name).endpoint '\(endpointText)' is not a URL",
+                                  fix: "use a URL such as https://ec2.\(region).amazonaws.com/")
+            }
+            let client = EC2Client(endpoint: endpoint, region: region, credentials: credentials, transport: transport)
+            return EC2Provider(client: client, settings: settings, credentialsSource: credentials.source)
+        case .gce, .openstack, .local:
+            throw CloudcError(.unsupported, "the \(cloud.provider.rawValue) provider is not available in this version of cloudc",
+                              fix: "use a cloud with provider: ec2 for now")
+        }
+    }
+
+    func lifecycle(for cloud: CloudSpec) throws -> ClusterLifecycle {
+        ClusterLifecycle(store: store, provider: try provider(for: cloud), progress: progress, waiting: waiting)
+    }
+
+    /// The cluster a command acts on: the one named, else the one chosen with `cloudc use`,
+    /// else the only one there is.
+    func clusterName(_ given: String?) throws -> String {
+        if let given {
+            try StateStore.validate(name: given)
+            return given
+        }
+        let names = try store.names()
+        if let current = store.currentCluster(), names.contains(current) { return current }
+        switch names.count {
+        case 1: return names[0]
+        case 0: throw CloudcError(.notFound, "there is no cluster", fix: "start one with: cloudc start TEMPLATE (see cloudc list-templates)")
+        default:
+            throw CloudcError(.usage, "there are \(names.count) clusters (\(names.joined(separator: ", "))) and none was named",
+                              fix: "name one, or choose one for later commands with: cloudc use NAME")
+        }
+    }
+
+    func loadState(_ name: String) throws -> ClusterState {
+        guard let state = try store.load(name) else {
+            let names = (try? store.names()) ?? []
+            throw CloudcError(.notFound, "no cluster named '\(name)'",
+                              fix: names.isEmpty ? "start one with: cloudc start TEMPLATE" : "known clusters: \(names.joined(separator: ", "))")
+        }
+        return state
+    }
+
+    /// The cloud spec to talk to for an existing cluster: the config's entry of that name
+    /// (it may hold inline credentials the state never stores), else the state's copy.
+    func cloudSpec(for state: ClusterState) -> CloudSpec {
+        if let config = try? loadConfig(), let cloud = config.clouds[state.spec.cloud.name],
+           cloud.provider == state.spec.cloud.provider {
+            return cloud
+        }
+        return state.spec.cloud
+    }
+
+    func readPublicKey(_ login: LoginSpec) throws -> String {
+        let path = expandTilde(login.publicKey)
+        guard let data = FileManager.default.contents(atPath: path),
+              let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+              !text.isEmpty else {
+            throw CloudcError(.config, "cannot read the public key \(path) of login '\(login.name)'",
+                              fix: "create a key pair with: ssh-keygen -t ed25519 -f \(expandTilde(login.privateKey)) — or set public_key: in logins.\(login.name)")
+        }
+        let fields = text.split(separator: " ")
+        guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-") else {
+            throw CloudcError(.config, "\(path) is not an OpenSSH public key (expected a line such as 'ssh-ed25519 AAAA… comment')",
+                              fix: "point public_key: in logins.\(login.name) at the .pub file of your key")
+        }
+        return text
+    }
+}

@@ -1,0 +1,261 @@
+import CloudcCore
+import Foundation
+import Planner
+import State
+
+/// Carries out `start` and `stop` for one cluster: asks the planner what to do, does it
+/// through the provider, and records every step in the state file — the intent before each
+/// create call, the result after — so that any interruption can be resumed or cleaned up.
+public struct ClusterLifecycle: Sendable {
+    public let store: StateStore
+    public let provider: any CloudProvider
+    public let progress: any ProgressSink
+    public let waiting: Waiting
+
+    /// How long and how often to poll the cloud.
+    public struct Waiting: Sendable {
+        public var initialDelay: Double
+        public var maxDelay: Double
+        public var timeout: Double
+        public init(initialDelay: Double = 2, maxDelay: Double = 15, timeout: Double = 900) {
+            self.initialDelay = initialDelay; self.maxDelay = maxDelay; self.timeout = timeout
+        }
+    }
+
+    public init(store: StateStore, provider: any CloudProvider, progress: any ProgressSink, waiting: Waiting = Waiting()) {
+        self.store = store; self.provider = provider; self.progress = progress; self.waiting = waiting
+    }
+
+    // MARK: start
+
+    /// Starts (or resumes starting) cluster `name` from `spec`. Holds the cluster's lock.
+    ///
+    /// `sshFrom` is the resolved CIDR for SSH; `publicKey` the login's public key line.
+    public func start(name: String, spec: ClusterSpec, sshFrom: String, publicKey: String, command: String) async throws -> ClusterState {
+        try await store.withLock(name, command: command) {
+            var state: ClusterState
+            if let existing = try store.load(name) {
+                guard existing.spec.template == spec.template else {
+                    throw CloudcError(.usage, "a cluster named '\(name)' already exists, started from template '\(existing.spec.template)'",
+                                      fix: "choose another name with -n NAME, or stop it first with: cloudc stop \(name)")
+                }
+                if existing.phase == .stopping {
+                    throw CloudcError(.usage, "cluster '\(name)' is being stopped",
+                                      fix: "finish that with: cloudc stop \(name) — then start it again")
+                }
+                state = existing
+                progress.report("Resuming cluster \(name) (incarnation \(state.incarnation))")
+            } else {
+                // Nothing is created, not even the state file, until the cloud accepted the spec.
+                progress.report("Checking image and instance types on \(spec.cloud.name)…")
+                try await provider.validate(spec)
+                state = ClusterState(name: name, incarnation: ClusterState.newIncarnation(), spec: spec, now: Date())
+                state.spec.sshFrom = sshFrom
+                try store.save(state)
+            }
+            let access = AccessRequest(cluster: name, incarnation: state.incarnation, sshFrom: state.spec.sshFrom ?? sshFrom,
+                                       publicKey: publicKey, loginUser: state.spec.login.user)
+            try await createResources(&state, access: access)
+            try await createNodes(&state, access: access)
+            try await waitUntilRunning(&state)
+            state.phase = .running
+            try store.save(state)
+            return state
+        }
+    }
+
+    func createResources(_ state: inout ClusterState, access: AccessRequest) async throws {
+        for planned in provider.plannedResources(for: access) {
+            if let recorded = state.resources.first(where: { $0.kind == planned.kind && $0.name == planned.name }),
+               recorded.status == .created {
+                continue
+            }
+            state.upsert(planned)
+            try store.save(state)
+            progress.report("Creating \(planned.kind.rawValue) \(planned.name)")
+            let created = try await provider.create(planned, for: access)
+            state.upsert(created)
+            try store.save(state)
+        }
+    }
+
+    func createNodes(_ state: inout ClusterState, access: AccessRequest) async throws {
+        let observed = try await provider.instances(cluster: state.name, incarnation: state.incarnation)
+        let plan = Planner.planStart(spec: state.spec, state: state, observed: observed)
+
+        for adoption in plan.adoptions {
+            if adoption.needsTag {
+                try await provider.assign(node: adoption.node, cluster: state.name, instanceID: adoption.instance.id)
+            }
+            progress.report("Found \(adoption.node) (\(adoption.instance.id)) from an earlier attempt")
+            state.upsert(record(adoption.node, group: adoption.group, instance: adoption.instance, spec: state.spec))
+        }
+        for name in plan.lost {
+            progress.report("\(name): its instance is gone; launching a new one")
+        }
+        if !plan.strays.isEmpty {
+            let ids = plan.strays.map(\.id)
+            progress.report("Terminating \(ids.count) extra instance(s) no node owns: \(ids.joined(separator: ", "))")
+            try await provider.terminate(ids)
+        }
+        if !plan.adoptions.isEmpty { try store.save(state) }
+
+        for launch in plan.launches {
+            guard let group = state.spec.group(named: launch.group) else { continue }
+            // Intent first: the launch and its nodes are on disk before the cloud is asked.
+            if !state.launches.contains(where: { $0.token == launch.token }) {
+                state.launches.append(LaunchRecord(token: launch.token, group: launch.group, nodes: launch.nodes, requestedAt: Date()))
+            }
+            for node in launch.nodes {
+                state.upsert(NodeRecord(name: node, group: group.name, state: .requested, flavor: group.flavor))
+            }
+            try store.save(state)
+            progress.report("Launching \(launch.nodes.count) \(group.name) node(s) (\(group.flavor)\(group.spot ? ", spot" : "")): \(launch.nodes.joined(separator: ", "))")
+            let instances = try await provider.launch(LaunchRequest(
+                cluster: state.name, incarnation: state.incarnation, group: group, nodes: launch.nodes,
+                token: launch.token, image: group.image ?? state.spec.image, access: access, resources: state.resources))
+            for instance in instances {
+                guard let node = instance.node else { continue }
+                state.upsert(record(node, group: group.name, instance: instance, spec: state.spec))
+            }
+            if let index = state.launches.firstIndex(where: { $0.token == launch.token }) {
+                state.launches[index].status = .launched
+            }
+            try store.save(state)
+        }
+    }
+
+    func record(_ node: String, group: String, instance: CloudInstance, spec: ClusterSpec) -> NodeRecord {
+        NodeRecord(name: node, group: group, instanceID: instance.id, privateIP: instance.privateIP,
+                   publicIP: instance.publicIP, state: instance.state,
+                   flavor: instance.flavor ?? spec.group(named: group)?.flavor ?? "", zone: instance.zone)
+    }
+
+    /// Polls the cloud until every node runs and has its addresses.
+    func waitUntilRunning(_ state: inout ClusterState) async throws {
+        let start = Date()
+        var delay = waiting.initialDelay
+        var lastReport = ""
+        while true {
+            let observed = try await provider.instances(cluster: state.name, incarnation: state.incarnation)
+            let byID = Dictionary(observed.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var changed = false
+            for (index, node) in state.nodes.enumerated() {
+                guard let id = node.instanceID, let seen = byID[id] else { continue }
+                var updated = node
+                updated.state = seen.state
+                updated.privateIP = seen.privateIP ?? node.privateIP
+                updated.publicIP = seen.publicIP ?? node.publicIP
+                updated.zone = seen.zone ?? node.zone
+                if updated != node { state.nodes[index] = updated; changed = true }
+            }
+            if changed { try store.save(state) }
+
+            let failed = state.nodes.filter { [.terminated, .terminating, .stopped, .stopping, .error].contains($0.state) }
+            if !failed.isEmpty {
+                let details = failed.map { node -> String in
+                    let fault = node.instanceID.flatMap { byID[$0]?.fault }.map { ": \($0)" } ?? ""
+                    return "\(node.name) (\(node.instanceID ?? "?")) is \(node.state.rawValue)\(fault)"
+                }
+                throw CloudcError(.capacity, "node(s) failed to start: \(details.joined(separator: "; "))",
+                                  fix: "run cloudc start \(state.name) again to replace them, or cloudc stop \(state.name) to delete the cluster")
+            }
+            let waitingFor = state.nodes.filter { $0.state != .running || $0.privateIP == nil }
+            if waitingFor.isEmpty {
+                progress.report("All \(state.nodes.count) node(s) of \(state.name) are running")
+                return
+            }
+            let line = "Waiting for \(waitingFor.count) of \(state.nodes.count) node(s): "
+                + waitingFor.prefix(8).map { "\($0.name) (\($0.state.rawValue))" }.joined(separator: ", ")
+                + (waitingFor.count > 8 ? ", …" : "")
+            if line != lastReport { progress.report(line); lastReport = line }
+            if Date().timeIntervalSince(start) + delay > waiting.timeout {
+                throw CloudcError(.timeout, "nodes of \(state.name) were not running after \(Int(waiting.timeout)) s: \(waitingFor.map(\.name).joined(separator: ", "))",
+                                  fix: "run cloudc start \(state.name) again to keep waiting (it resumes), or cloudc stop \(state.name)")
+            }
+            try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+            delay = min(waiting.maxDelay, delay * 1.5)
+        }
+    }
+
+    // MARK: stop
+
+    public struct StopReport: Sendable {
+        public var terminated: [String]
+        public var deletedResources: [ResourceRecord]
+        /// Instances with the cluster's name from another incarnation, left alone.
+        public var foreign: [CloudInstance]
+    }
+
+    /// Deletes every instance and resource of cluster `name`, waits until the cloud reports
+    /// them gone, and only then removes the state. Holds the cluster's lock.
+    public func stop(name: String, command: String) async throws -> StopReport {
+        try await store.withLock(name, command: command) {
+            guard var state = try store.load(name) else {
+                throw CloudcError(.notFound, "no cluster named '\(name)'", fix: "see the clusters with: cloudc list")
+            }
+            state.phase = .stopping
+            try store.save(state)
+
+            let observed = try await provider.instances(cluster: name, incarnation: state.incarnation)
+            let plan = Planner.planStop(state: state, observed: observed)
+            if !plan.terminate.isEmpty {
+                progress.report("Terminating \(plan.terminate.count) instance(s) of \(name)")
+                try await provider.terminate(plan.terminate)
+                try await waitUntilGone(plan.terminate, state: &state)
+            }
+            var deleted: [ResourceRecord] = []
+            for resource in plan.deleteResources {
+                var deleting = resource
+                deleting.status = .deleting
+                state.upsert(deleting)
+                try store.save(state)
+                progress.report("Deleting \(resource.kind.rawValue) \(resource.name)")
+                try await provider.delete(resource)
+                let gone: Bool? = try await poll { try await provider.exists(resource) ? nil : true }
+                guard gone == true else {
+                    throw CloudcError(.timeout, "\(resource.kind.rawValue) \(resource.name) still exists after it was deleted",
+                                      fix: "run cloudc stop \(name) again; the state is kept until everything is gone")
+                }
+                state.resources.removeAll { $0.kind == resource.kind && $0.name == resource.name }
+                try store.save(state)
+                deleted.append(resource)
+            }
+            // Last look: nothing of this incarnation may still run.
+            let left = try await provider.instances(cluster: name, incarnation: state.incarnation).filter { $0.state.isLive }
+            guard left.isEmpty else {
+                throw CloudcError(.timeout, "instances of \(name) are still alive: \(left.map(\.id).joined(separator: ", "))",
+                                  fix: "run cloudc stop \(name) again; the state is kept until everything is gone")
+            }
+            try store.remove(name)
+            store.removeLockFile(name)
+            if !plan.foreign.isEmpty {
+                progress.report("Note: \(plan.foreign.count) instance(s) tagged cloudc:cluster=\(name) belong to another start of that name and were left alone: \(plan.foreign.map(\.id).joined(separator: ", "))")
+            }
+            return StopReport(terminated: plan.terminate, deletedResources: deleted, foreign: plan.foreign)
+        }
+    }
+
+    func waitUntilGone(_ ids: [String], state: inout ClusterState) async throws {
+        let wanted = Set(ids)
+        var lastReport = ""
+        let done: Bool? = try await poll {
+            let observed = try await provider.instances(cluster: state.name, incarnation: state.incarnation)
+            let alive = observed.filter { wanted.contains($0.id) && $0.state.isLive }
+            if alive.isEmpty { return true }
+            let line = "Waiting for \(alive.count) of \(ids.count) instance(s) to terminate"
+            if line != lastReport { progress.report(line); lastReport = line }
+            return nil
+        }
+        guard done == true else {
+            throw CloudcError(.timeout, "instances of \(state.name) did not terminate within \(Int(waiting.timeout)) s",
+                              fix: "run cloudc stop \(state.name) again; the state is kept until everything is gone")
+        }
+        for index in state.nodes.indices { state.nodes[index].state = .terminated }
+        try store.save(state)
+    }
+
+    func poll<T: Sendable>(_ check: () async throws -> T?) async throws -> T? {
+        try await Poller(initialDelay: waiting.initialDelay, maxDelay: waiting.maxDelay, timeout: waiting.timeout).poll(check)
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `cloudc start` → `list-nodes` → `stop` against moto_server with signatures checked.
+@Suite(.serialized)
+struct EC2ClusterTests {
+    @Test func startListStopLeavesNothing() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config())
+
+            let templates = await user.cloudc("list-templates")
+            #expect(templates.status == 0)
+            #expect(templates.stdout.contains("aws-demo"))
+
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 0, "start failed: \(start.stderr)")
+            #expect(start.stdout.contains("frontend001"))
+
+            // The cloud's own view (boto3): 3 instances, each named after its node, of the right types.
+            let up = try moto.inventory(cluster: "aws-demo")
+            #expect(up.live_instances.count == 3)
+            let nodeNames = Set(up.instance_tags.values.compactMap { $0["cloudc:node"] })
+            #expect(nodeNames == ["frontend001", "compute001", "compute002"])
+            #expect(Set(up.instance_tags.values.compactMap { $0["cloudc:group"] }) == ["frontend", "compute"])
+            #expect(up.instance_types.values.sorted() == ["c5.xlarge", "c5.xlarge", "t3.medium"])
+            #expect(up.key_pairs.count == 1)
+            #expect(up.security_groups.count == 1)
+            #expect(up.ssh_cidrs == ["198.51.100.0/24"], "SSH must be open to ssh_from only")
+
+            let list = await user.cloudc("list")
+            #expect(list.status == 0)
+            #expect(list.stdout.contains("aws-demo"))
+            #expect(list.stdout.contains("running"))
+
+            // The name may be left out when only one cluster exists.
+            let nodes = await user.cloudc("list-nodes", "--json")
+            #expect(nodes.status == 0, "list-nodes failed: \(nodes.stderr)")
+            let rows = try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [[String: Any]] ?? []
+            #expect(rows.count == 3)
+            #expect(Set(rows.compactMap { $0["instance_id"] as? String }) == Set(up.live_instances))
+            for row in rows {
+                #expect(row["state"] as? String == "running")
+                #expect((row["private_ip"] as? String)?.isEmpty == false)
+                #expect((row["public_ip"] as? String)?.isEmpty == false)
+            }
+            let table = await user.cloudc("list-nodes", "aws-demo")
+            #expect(table.stdout.split(separator: "\n").count == 4)
+
+            let stop = await user.cloudc("stop")
+            #expect(stop.status == 0, "stop failed: \(stop.stderr)")
+            let down = try moto.inventory(cluster: "aws-demo")
+            #expect(down.live_instances.isEmpty)
+            #expect(down.key_pairs.isEmpty)
+            #expect(down.security_groups.isEmpty)
+            #expect(user.stateFiles().isEmpty)
+
+            let after = await user.cloudc("list-nodes", "aws-demo")
+            #expect(after.status != 0)
+            #expect(after.stderr.contains("no cluster named 'aws-demo'"))
+        }
+    }
+
+    @Test func wrongSecretKeyFailsClearlyAndCreatesNothing() async throws {
+        try await MotoServer.with { moto in
+            let wrong = "wrongSecretValue1234567890abcdefghijklmn"
+            let user = try UserMachine(moto: moto, config: ec2Config(), extraEnvironment: ["AWS_SECRET_ACCESS_KEY": wrong])
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 1)
+            #expect(start.stderr.contains("SignatureDoesNotMatch") || start.stderr.contains("AuthFailure"), "\(start.stderr)")
+            #expect(start.stderr.contains("credentials"))
+            #expect(!start.stderr.contains(wrong), "the secret key must never be printed")
+            #expect(user.stateFiles().isEmpty)
+            let inventory = try moto.inventory(cluster: "aws-demo")
+            #expect(inventory.all_instances == 0 && inventory.key_pairs.isEmpty && inventory.security_groups.isEmpty)
+        }
+    }
+
+    @Test func unknownInstanceTypeFailsBeforeAnythingIsCreated() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config(computeFlavor: "c9.hyperlarge"))
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 1)
+            #expect(start.stderr.contains("c9.hyperlarge"), "\(start.stderr)")
+            #expect(start.stderr.contains("fix:"))
+            #expect(user.stateFiles().isEmpty)
+            let inventory = try moto.inventory(cluster: "aws-demo")
+            #expect(inventory.all_instances == 0 && inventory.key_pairs.isEmpty && inventory.security_groups.isEmpty)
+        }
+    }
+
+    @Test func unknownImageFailsBeforeAnythingIsCreated() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config(image: "ami-0000000000deadbee"))
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 1)
+            #expect(start.stderr.contains("ami-0000000000deadbee"), "\(start.stderr)")
+            #expect(user.stateFiles().isEmpty)
+            let inventory = try moto.inventory(cluster: "aws-demo")
+            #expect(inventory.all_instances == 0 && inventory.key_pairs.isEmpty && inventory.security_groups.isEmpty)
+        }
+    }
+
+    @Test func gpuRequestOnTypeWithoutGPUsFailsBeforeAnythingIsCreated() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config(computeGPUs: 1))
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 1)
+            #expect(start.stderr.contains("GPU"), "\(start.stderr)")
+            #expect(user.stateFiles().isEmpty)
+            #expect(try moto.inventory(cluster: "aws-demo").all_instances == 0)
+
+            // A GPU instance type passes validation (moto reports g4dn.xlarge with one T4).
+            let gpuUser = try UserMachine(moto: moto, config: ec2Config(computeFlavor: "g4dn.xlarge", computeCount: 1, computeGPUs: 1))
+            let ok = await gpuUser.cloudc("start", "aws-demo", "--no-setup")
+            #expect(ok.status == 0, "\(ok.stderr)")
+            #expect(await gpuUser.cloudc("stop", "aws-demo").status == 0)
+            #expect(try moto.inventory(cluster: "aws-demo").live_instances.isEmpty)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// `moto_server` (the EC2 emulator from PyPI's `moto[server]`) on 127.0.0.1, with signature
+/// checking, IAM authorisation and AMI / instance-type / key-pair validation on.
+public final class MotoServer: Sendable {
+    public let endpoint: String
+    public let accessKeyID: String
+    public let secretAccessKey: String
+    let daemon: Daemon
+
+    /// Starts a fresh server, runs `body`, and always stops the server by PID.
+    public static func with<T>(_ body: (MotoServer) async throws -> T) async throws -> T {
+        let server = try await MotoServer()
+        defer { server.stop() }
+        return try await body(server)
+    }
+
+    public init() async throws {
+        guard let moto = Run.which("moto_server") else {
+            throw PeerError("moto_server is not installed: pip install 'moto[server]==5.2.1' (the CI script does this)")
+        }
+        let port = try freeLocalPort()
+        var environment = ProcessInfo.processInfo.environment
+        environment["MOTO_ENABLE_AMI_VALIDATION"] = "true"
+        environment["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = "true"
+        environment["MOTO_ENABLE_KEYPAIR_VALIDATION"] = "true"
+        environment["PYTHONUNBUFFERED"] = "1"
+        let log = FileManager.default.temporaryDirectory.path + "/moto-\(port).log"
+        let daemon = try Daemon(moto, ["-H", "127.0.0.1", "-p", String(port)], environment: environment, logPath: log)
+        let endpoint = "http://127.0.0.1:\(port)"
+        // Wait until it answers.
+        var ready = false
+        for _ in 0..<150 {
+            if let url = URL(string: endpoint + "/moto-api/data.json"), (try? Data(contentsOf: url)) != nil { ready = true; break }
+            if !daemon.process.isRunning { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        guard ready else {
+            daemon.stop()
+            throw PeerError("moto_server did not start on port \(port): \(daemon.log.suffix(2000))")
+        }
+        let setup = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/moto_setup.py", endpoint])
+        guard setup.status == 0,
+              let data = setup.stdout.data(using: .utf8),
+              let key = try? JSONSerialization.jsonObject(with: data) as? [String: String],
+              let id = key["access_key_id"], let secret = key["secret_access_key"] else {
+            daemon.stop()
+            throw PeerError("could not create a moto IAM user: \(setup.stderr.suffix(2000))")
+        }
+        self.daemon = daemon
+        self.endpoint = endpoint
+        self.accessKeyID = id
+        self.secretAccessKey = secret
+    }
+
+    public func stop() { daemon.stop() }
+
+    /// What EC2 holds for a cluster, read with boto3 (not with cloudc's own client).
+    public func inventory(cluster: String) throws -> EC2Inventory {
+        let run = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/ec2_inventory.py", endpoint, accessKeyID, secretAccessKey, cluster])
+        guard run.status == 0, let data = run.stdout.data(using: .utf8) else {
+            throw PeerError("ec2_inventory.py failed: \(run.stderr.suffix(2000))")
+        }
+        return try JSONDecoder().decode(EC2Inventory.self, from: data)
+    }
+}
+
+public struct EC2Inventory: Decodable, Sendable {
+    public var live_instances: [String]
+    public var all_instances: Int
+    public var key_pairs: [String]
+    public var security_groups: [String]
+    public var instance_tags: [String: [String: String]]
+    public var instance_types: [String: String]
+    public var ssh_cidrs: [String]
+}
+
+public struct PeerError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
