@@ -11,13 +11,14 @@ enum DuplicateKeys {
         guard let (path, second) = locate(key: key, first: first, yaml: yaml) else {
             return CloudcError(.config, "\(context.location(first)): \(what)", fix: fix)
         }
-        return context.error(at: second, path, "\(what) (first at line \(first.line), column \(first.column))", fix: fix)
+        return CloudcError(.config, "\(context.location(second)): \(path): \(what) (first at line \(first.line), column \(first.column))",
+                           fix: fix)
     }
 
     private static let marker = "cloudc-duplicate-key-"
 
     /// The repeated key's path and the position of its second occurrence.
-    static func locate(key: String, first: Mark, yaml: String) -> (KeyPath, Mark?)? {
+    static func locate(key: String, first: Mark, yaml: String) -> (KeyPath, Position)? {
         var lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard first.line >= 1, first.line <= lines.count else { return nil }
         var scalars = Array(lines[first.line - 1].unicodeScalars)
@@ -27,8 +28,11 @@ enum DuplicateKeys {
         guard String(String.UnicodeScalarView(scalars[at...])).hasPrefix(key) else { return nil }
         scalars.insert(contentsOf: marker.unicodeScalars, at: at)
         lines[first.line - 1] = String(String.UnicodeScalarView(scalars))
-        guard let root = try? Yams.compose(yaml: lines.joined(separator: "\n")) else { return nil }
-        return find(key: key, in: root, path: .root)
+        guard let root = try? Yams.compose(yaml: lines.joined(separator: "\n")),
+              let (path, second) = find(key: key, in: root, path: .root), let second else { return nil }
+        // The marker moved whatever followed the first occurrence on its line.
+        let shift = second.line == first.line && second.column > first.column ? marker.unicodeScalars.count : 0
+        return (path, Position(line: second.line, column: second.column - shift))
     }
 
     private static func find(key: String, in node: Node, path: KeyPath) -> (KeyPath, Mark?)? {

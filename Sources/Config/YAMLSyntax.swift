@@ -10,7 +10,9 @@ enum YAMLSyntax {
              let .parser(problemContext, problem, mark, _),
              let .composer(problemContext, problem, mark, _):
             var what = "YAML syntax error: \(problem)"
-            if let problemContext {
+            if let problemContext, problem.hasPrefix("but ") {
+                what = "YAML syntax error: \(problemContext.text), \(problem)"
+            } else if let problemContext {
                 what += " (\(problemContext.text) at line \(problemContext.mark.line), column \(problemContext.mark.column))"
             }
             return CloudcError(.config, "\(context.location(mark)): \(what)", fix: fix(at: mark, in: yaml))
