@@ -12,12 +12,11 @@ public enum ConfigLoader {
     /// `$CLOUDC_HOME/config.yaml`, `CLOUDC_HOME` defaulting to `~/.cloudc`.
     public static func defaultPath(environment: [String: String], homeDirectory: String) -> String {
         let context = ConfigContext(file: "", environment: environment, homeDirectory: homeDirectory)
-        var folder = homeDirectory + "/.cloudc"
-        if let home = environment["CLOUDC_HOME"], !home.isEmpty {
-            folder = context.expandingTilde(home) ?? home
-        }
-        while folder.count > 1, folder.hasSuffix("/") { folder.removeLast() }
-        return (folder == "/" ? "" : folder) + "/config.yaml"
+        var folder = "~/.cloudc"
+        if let home = environment["CLOUDC_HOME"], !home.isEmpty { folder = home }
+        folder = context.expandingTilde(folder) ?? folder
+        while folder.hasSuffix("/") { folder.removeLast() }
+        return folder + "/config.yaml"
     }
 
     /// Reads and parses the file at `path`.

@@ -11,9 +11,11 @@ struct LoaderTests {
         (["CLOUDC_HOME": "/srv/cloudc/"], "/srv/cloudc/config.yaml"),
         (["CLOUDC_HOME": "~/work/cloudc"], "/home/alice/work/cloudc/config.yaml"),
         (["CLOUDC_HOME": ""], "/home/alice/.cloudc/config.yaml"),
+        (["CLOUDC_HOME": "/"], "/config.yaml"),
     ])
     func defaultPath(environment: [String: String], expected: String) {
         #expect(ConfigLoader.defaultPath(environment: environment, homeDirectory: "/home/alice") == expected)
+        #expect(ConfigLoader.defaultPath(environment: environment, homeDirectory: "/home/alice/") == expected)
     }
 
     @Test func missingFileSaysWhereItLookedAndHowToCreateOne() throws {
