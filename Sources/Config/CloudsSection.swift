@@ -80,7 +80,7 @@ enum CloudsSection {
         } else {
             zones = []
         }
-        zones = zones.filter { !$0.isEmpty }
+        zones = zones.filter { !$0.isEmpty }   // `zone: ${Z:-}` that expands to nothing is not given
         if zones.isEmpty {
             throw map.missing("zones", "a gce cloud needs at least one zone", example: "[us-central1-a]")
         }
