@@ -1,0 +1,27 @@
+import CloudcCore
+
+/// One entry of `clusters:` as the config writes it: references by name, groups resolved.
+/// `CloudcConfig.clusterSpec(template:)` turns it into a `ClusterSpec`.
+public struct ClusterTemplate: Sendable, Equatable {
+    public var name: String
+    /// The name of an entry of `clouds:`.
+    public var cloud: String
+    /// The name of an entry of `logins:` (`default` when the config leaves it out).
+    public var login: String
+    /// The name of an entry of `setups:`, if any.
+    public var setup: String?
+    /// The image nodes boot; nil only for provider local, which has a built-in one.
+    public var image: String?
+    /// CIDR allowed to reach SSH; nil means "the caller's own address".
+    public var sshFrom: String?
+    /// `slurm` or `local`; nil means the default (slurm).
+    public var executor: String?
+    /// The node groups, in config order.
+    public var groups: [NodeGroupSpec]
+
+    public init(name: String, cloud: String, login: String, setup: String? = nil, image: String? = nil,
+                sshFrom: String? = nil, executor: String? = nil, groups: [NodeGroupSpec]) {
+        self.name = name; self.cloud = cloud; self.login = login; self.setup = setup; self.image = image
+        self.sshFrom = sshFrom; self.executor = executor; self.groups = groups
+    }
+}

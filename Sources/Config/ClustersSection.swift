@@ -1,0 +1,168 @@
+import CloudcCore
+import Yams
+
+/// `clusters:`: cluster templates, their references checked against the other sections.
+struct ClustersSection {
+    static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "groups"]
+    static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb"]
+    static let gpuKeys = ["type", "count"]
+    static let executors = ["slurm", "local"]
+    static let defaultLogin = "default"
+    static let localFlavor = "container"
+
+    let clouds: [CloudSpec]
+    let logins: [LoginSpec]
+    let setups: [SetupSpec]
+
+    /// The templates, in file order.
+    func parse(_ value: ConfigValue?) throws -> [ClusterTemplate] {
+        guard let value else { return [] }
+        return try value.mapping().entries.map { try template(named: $0.key, keyMark: $0.keyMark, $0.value) }
+    }
+
+    func template(named name: String, keyMark: Mark?, _ value: ConfigValue) throws -> ClusterTemplate {
+        try Names.check(name, kind: "cluster template", maxLength: Names.templateMaxLength,
+                        keyMark: keyMark, path: value.path, context: value.context)
+        let map = try value.mapping()
+        try map.rejectUnknownKeys(allowed: Self.keys)
+
+        let cloudValue = try map.require("cloud", "the entry of 'clouds:' this cluster runs on",
+                                         example: clouds.first?.name ?? "NAME")
+        let cloudName = try reference(cloudValue, section: "clouds", kind: "cloud", names: clouds.map(\.name))
+        guard let cloud = clouds.first(where: { $0.name == cloudName }) else {
+            throw cloudValue.error("no cloud named '\(cloudName)'", fix: "define it under 'clouds:'")
+        }
+
+        let login: String
+        if let loginValue = map["login"] {
+            login = try reference(loginValue, section: "logins", kind: "login", names: logins.map(\.name))
+        } else if logins.contains(where: { $0.name == Self.defaultLogin }) {
+            login = Self.defaultLogin
+        } else {
+            throw map.missing("login", "there is no login named '\(Self.defaultLogin)' to use instead",
+                              example: logins.first?.name ?? "default")
+        }
+
+        let setup = try map["setup"].map { try reference($0, section: "setups", kind: "setup", names: setups.map(\.name)) }
+
+        let image = try map.string("image")
+        if image == nil, cloud.provider != .local {
+            throw map.missing("image", "provider \(cloud.provider.rawValue) needs the image nodes boot",
+                              example: Self.exampleImage[cloud.provider] ?? "IMAGE")
+        }
+
+        var sshFrom: String?
+        if let text = try map.string("ssh_from"), let found = map["ssh_from"] {
+            if let problem = NetworkValues.cidrProblem(text, families: .ipv4OrIPv6) {
+                throw found.error(problem.what, fix: problem.fix)
+            }
+            sshFrom = text
+        }
+
+        var executor: String?
+        if let text = try map.string("executor"), let found = map["executor"] {
+            guard Self.executors.contains(text) else {
+                let hint = Suggestions.closest(to: text, in: Self.executors).map { "; did you mean '\($0)'?" } ?? ""
+                throw found.error("unknown executor '\(text)'\(hint)", fix: "use one of: \(Self.executors.joined(separator: ", "))")
+            }
+            executor = text
+        }
+
+        let groupsValue = try map.require("groups", "a cluster needs at least one node group",
+                                          example: "{frontend: {count: 1, flavor: FLAVOR}}")
+        let groupsMap = try groupsValue.mapping()
+        guard !groupsMap.entries.isEmpty else {
+            throw groupsValue.error("no groups; a cluster needs at least one node group",
+                                    fix: "add a group, e.g. 'frontend: {count: 1, flavor: FLAVOR}' under 'groups:'")
+        }
+        let groups = try groupsMap.entries.map {
+            try group(named: $0.key, keyMark: $0.keyMark, $0.value, provider: cloud.provider)
+        }
+        return ClusterTemplate(name: name, cloud: cloudName, login: login, setup: setup, image: image,
+                               sshFrom: sshFrom, executor: executor, groups: groups)
+    }
+
+    func group(named name: String, keyMark: Mark?, _ value: ConfigValue, provider: ProviderKind) throws -> NodeGroupSpec {
+        try Names.check(name, kind: "group", maxLength: Names.groupMaxLength,
+                        keyMark: keyMark, path: value.path, context: value.context)
+        let map = try value.mapping()
+        try map.rejectUnknownKeys(allowed: Self.groupKeys)
+
+        let countValue = try map.require("count", "how many nodes the group starts with", example: "1")
+        let count = try countValue.int()
+        guard count >= 0 else {
+            throw countValue.error("count is \(count); it must be 0 or more", fix: "write a count of 0 or more")
+        }
+        var min = 0
+        if let minValue = map["min"] {
+            min = try minValue.int()
+            guard min >= 0 else { throw minValue.error("min is \(min); it must be 0 or more", fix: "write a min of 0 or more") }
+            guard min <= count else {
+                throw minValue.error("min \(min) is more than count \(count)",
+                                     fix: "lower min to at most \(count), or raise count to at least \(min)")
+            }
+        }
+
+        let flavor: String
+        if provider == .local {
+            flavor = try map.string("flavor") ?? Self.localFlavor
+        } else {
+            flavor = try map.requiredString("flavor", "provider \(provider.rawValue) needs the machine type of the group's nodes",
+                                            example: Self.exampleFlavor[provider] ?? "FLAVOR")
+        }
+
+        var gpus: GPURequest?
+        if let gpuValue = map["gpus"] {
+            let gpuMap = try gpuValue.mapping()
+            try gpuMap.rejectUnknownKeys(allowed: Self.gpuKeys)
+            let gpuCountValue = try gpuMap.require("count", "how many GPUs each node gets", example: "1")
+            let gpuCount = try gpuCountValue.int()
+            guard gpuCount >= 1 else {
+                throw gpuCountValue.error("GPU count is \(gpuCount); it must be 1 or more",
+                                          fix: "write a count of 1 or more, or remove 'gpus:' for nodes without GPUs")
+            }
+            gpus = GPURequest(type: try gpuMap.string("type"), count: gpuCount)
+        }
+
+        var diskGB: Int?
+        if let diskValue = map["disk_gb"] {
+            let size = try diskValue.int()
+            guard size > 0 else {
+                throw diskValue.error("disk_gb is \(size); it must be a positive number of gigabytes",
+                                      fix: "write a size such as 'disk_gb: 50', or remove it for the image's default")
+            }
+            diskGB = size
+        }
+
+        return NodeGroupSpec(name: name, count: count, min: min, flavor: flavor, image: try map.string("image"),
+                             gpus: gpus, spot: try map.bool("spot") ?? false, diskGB: diskGB)
+    }
+
+    // MARK: Helpers
+
+    /// The name `value` refers to, which must be an entry of `section`.
+    private func reference(_ value: ConfigValue, section: String, kind: String, names: [String]) throws -> String {
+        let name = try value.string()
+        guard !names.contains(name) else { return name }
+        if let suggestion = Suggestions.closest(to: name, in: names) {
+            throw value.error("no \(kind) named '\(name)'; did you mean '\(suggestion)'?",
+                              fix: "write '\(suggestion)', or define '\(name)' under '\(section):'")
+        }
+        if names.isEmpty {
+            throw value.error("no \(kind) named '\(name)'; '\(section):' defines none",
+                              fix: "define '\(name)' under '\(section):' (config.example.yaml shows how)")
+        }
+        throw value.error("no \(kind) named '\(name)'",
+                          fix: "use one of the \(section) defined under '\(section):' (\(Suggestions.list(names))), or define '\(name)' there")
+    }
+
+    static let exampleImage: [ProviderKind: String] = [
+        .ec2: "ami-0123456789abcdef0",
+        .gce: "projects/debian-cloud/global/images/family/debian-12",
+        .openstack: "debian-12",
+    ]
+
+    static let exampleFlavor: [ProviderKind: String] = [
+        .ec2: "c5.xlarge", .gce: "n2-standard-8", .openstack: "m1.large",
+    ]
+}
