@@ -54,6 +54,10 @@ public enum Planner {
         public var token: String
         /// Repeats a recorded launch whose result was never seen.
         public var isResume: Bool
+
+        public init(group: String, nodes: [String], token: String, isResume: Bool) {
+            self.group = group; self.nodes = nodes; self.token = token; self.isResume = isResume
+        }
     }
 
     public struct StartPlan: Sendable, Equatable {
@@ -63,6 +67,8 @@ public enum Planner {
         public var strays: [CloudInstance] = []
         /// Nodes the state records whose instance the cloud reports gone: relaunched.
         public var lost: [String] = []
+
+        public init() {}
     }
 
     /// Plans `start` (also used to resume one): which cloud instances belong to which node,

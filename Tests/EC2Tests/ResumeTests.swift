@@ -42,7 +42,7 @@ struct EC2ResumeTests {
     }
 
     func crashingStart(_ moto: MotoServer, _ user: UserMachine, afterCloud: Bool) async throws {
-        let config = try await user.cloudc("list-templates")
+        let config = await user.cloudc("list-templates")
         #expect(config.status == 0)
         let spec = try specFromConfig(user)
         let lifecycle = ClusterLifecycle(

@@ -84,7 +84,7 @@ func instance(_ id: String, node: String? = nil, group: String? = nil, token: St
         let observed = [instance("i-b", token: "tok-c", index: 1), instance("i-a", token: "tok-c", index: 0)]
         let plan = Planner.planStart(spec: s, state: state, observed: observed)
         #expect(plan.adoptions.map { "\($0.node)=\($0.instance.id)" } == ["compute001=i-a", "compute002=i-b"])
-        #expect(plan.adoptions.allSatisfy(\.needsTag))
+        #expect(plan.adoptions.allSatisfy { $0.needsTag })
         #expect(plan.launches.isEmpty)
     }
 

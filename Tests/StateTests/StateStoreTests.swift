@@ -79,9 +79,11 @@ func mode(_ path: String) throws -> Int {
         let dir = try TemporaryDirectory()
         let store = StateStore(home: dir.path)
         try store.save(sampleState())
-        // Another process (util-linux flock) holds the cluster's lock.
-        let holder = try Daemon("/usr/bin/flock", ["-x", store.directory + "/demo.lock", "sleep", "60"],
-                                environment: [:], logPath: dir.path + "/flock.log")
+        // Another process holds the cluster's lock (flock(2), as cloudc takes it), with no child
+        // that could keep it after the holder is killed.
+        let script = "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\ntime.sleep(60)\n"
+        let holder = try Daemon("/usr/bin/env", ["python3", "-c", script, store.directory + "/demo.lock"],
+                                environment: ProcessInfo.processInfo.environment, logPath: dir.path + "/holder.log")
         defer { holder.stop() }
         for _ in 0..<50 where !(FileManager.default.contents(atPath: "/proc/locks").map { String(decoding: $0, as: UTF8.self).contains(" \(holder.pid) ") } ?? false) {
             try await Task.sleep(nanoseconds: 50_000_000)
@@ -91,7 +93,7 @@ func mode(_ path: String) throws -> Int {
         }
         #expect(error?.code == .stateLocked)
         #expect(error?.message.contains("pid \(holder.pid)") == true, "\(String(describing: error))")
-        #expect(error?.message.contains("flock") == true)
+        #expect(error?.message.contains("python3") == true, "the holder's command line is shown")
         holder.stop()
         // Released when its holder exits: the next command gets it.
         let ran = try await store.withLock("demo", command: "test") { true }

@@ -23,6 +23,7 @@ iam.put_user_policy(UserName="cloudc-test", PolicyName="ec2-all", PolicyDocument
 }))
 key = iam.create_access_key(UserName="cloudc-test")["AccessKey"]
 # From now on moto checks every request's signature and the caller's IAM policy.
-request = urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0", method="POST")
+request = urllib.request.Request(endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+                                 headers={"Content-Type": "text/plain"})
 urllib.request.urlopen(request).read()
 print(json.dumps({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}))
