@@ -44,9 +44,11 @@ public struct CloudcError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A secret value (a key, a password, a token). It never prints itself.
-public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let value: String
     public init(_ value: String) { self.value = value }
     public var description: String { "<redacted>" }
     public var debugDescription: String { "<redacted>" }
+    /// `dump()` and reflection see nothing either.
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
 }

@@ -43,7 +43,7 @@ struct ExampleConfigTests {
         let spec = try config.clusterSpec(template: "aws-demo")
         #expect(spec.cloud.provider == .ec2)
         // Optional keys that expand to nothing are not given.
-        #expect(spec.cloud.settings == .ec2(EC2Settings(region: "us-east-1", profile: "default")))
+        #expect(spec.cloud.settings == .ec2(EC2Settings(region: "us-east-1")))
         #expect(spec.groups == [
             NodeGroupSpec(name: "frontend", count: 1, flavor: "t3.medium"),
             NodeGroupSpec(name: "compute", count: 2, flavor: "c5.xlarge"),
@@ -81,7 +81,7 @@ struct ExampleConfigTests {
                                            environment: ["AWS_REGION": "eu-west-1", "OS_PASSWORD": "pw",
                                                          "OS_USERNAME": "me"],
                                            homeDirectory: Fixtures.home)
-        #expect(config.clouds["aws"]?.settings == .ec2(EC2Settings(region: "eu-west-1", profile: "default")))
+        #expect(config.clouds["aws"]?.settings == .ec2(EC2Settings(region: "eu-west-1")))
         guard case .openstack(let settings) = config.clouds["uni"]?.settings else {
             Issue.record("uni is not openstack")
             return
