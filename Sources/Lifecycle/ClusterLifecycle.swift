@@ -13,14 +13,7 @@ public struct ClusterLifecycle: Sendable {
     public let waiting: Waiting
 
     /// How long and how often to poll the cloud.
-    public struct Waiting: Sendable {
-        public var initialDelay: Double
-        public var maxDelay: Double
-        public var timeout: Double
-        public init(initialDelay: Double = 2, maxDelay: Double = 15, timeout: Double = 900) {
-            self.initialDelay = initialDelay; self.maxDelay = maxDelay; self.timeout = timeout
-        }
-    }
+    public typealias Waiting = Poller
 
     public init(store: StateStore, provider: any CloudProvider, progress: any ProgressSink, waiting: Waiting = Waiting()) {
         self.store = store; self.provider = provider; self.progress = progress; self.waiting = waiting
@@ -133,10 +126,8 @@ public struct ClusterLifecycle: Sendable {
 
     /// Polls the cloud until every node runs and has its addresses.
     func waitUntilRunning(_ state: inout ClusterState) async throws {
-        let start = Date()
-        var delay = waiting.initialDelay
         var lastReport = ""
-        while true {
+        let done: Bool? = try await waiting.poll {
             let observed = try await provider.instances(cluster: state.name, incarnation: state.incarnation)
             let byID = Dictionary(observed.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             var changed = false
@@ -161,21 +152,19 @@ public struct ClusterLifecycle: Sendable {
                                   fix: "run cloudc start \(state.name) again to replace them, or cloudc stop \(state.name) to delete the cluster")
             }
             let waitingFor = state.nodes.filter { $0.state != .running || $0.privateIP == nil }
-            if waitingFor.isEmpty {
-                progress.report("All \(state.nodes.count) node(s) of \(state.name) are running")
-                return
-            }
+            if waitingFor.isEmpty { return true }
             let line = "Waiting for \(waitingFor.count) of \(state.nodes.count) node(s): "
                 + waitingFor.prefix(8).map { "\($0.name) (\($0.state.rawValue))" }.joined(separator: ", ")
                 + (waitingFor.count > 8 ? ", …" : "")
             if line != lastReport { progress.report(line); lastReport = line }
-            if Date().timeIntervalSince(start) + delay > waiting.timeout {
-                throw CloudcError(.timeout, "nodes of \(state.name) were not running after \(Int(waiting.timeout)) s: \(waitingFor.map(\.name).joined(separator: ", "))",
-                                  fix: "run cloudc start \(state.name) again to keep waiting (it resumes), or cloudc stop \(state.name)")
-            }
-            try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
-            delay = min(waiting.maxDelay, delay * 1.5)
+            return nil
         }
+        guard done == true else {
+            let waitingFor = state.nodes.filter { $0.state != .running || $0.privateIP == nil }.map(\.name)
+            throw CloudcError(.timeout, "nodes of \(state.name) were not running after \(Int(waiting.timeout)) s: \(waitingFor.joined(separator: ", "))",
+                              fix: "run cloudc start \(state.name) again to keep waiting (it resumes), or cloudc stop \(state.name)")
+        }
+        progress.report("All \(state.nodes.count) node(s) of \(state.name) are running")
     }
 
     // MARK: stop
@@ -256,6 +245,6 @@ public struct ClusterLifecycle: Sendable {
     }
 
     func poll<T: Sendable>(_ check: () async throws -> T?) async throws -> T? {
-        try await Poller(initialDelay: waiting.initialDelay, maxDelay: waiting.maxDelay, timeout: waiting.timeout).poll(check)
+        try await waiting.poll(check)
     }
 }
