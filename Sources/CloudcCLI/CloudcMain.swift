@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudcCore
+import Foundation
 
 public enum CloudcMain {
     /// Runs the command line of this process and exits with its status.
@@ -33,7 +34,3 @@ public enum CloudcMain {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
