@@ -37,7 +37,9 @@ public struct ClusterLifecycle: Sendable {
                                       fix: "finish that with: cloudc stop \(name) — then start it again")
                 }
                 state = existing
-                progress.report("Resuming cluster \(name) (incarnation \(state.incarnation))")
+                progress.report(state.phase == .running
+                    ? "Cluster \(name) exists; checking that all its nodes are there"
+                    : "Resuming the start of cluster \(name) (incarnation \(state.incarnation))")
             } else {
                 // Nothing is created, not even the state file, until the cloud accepted the spec.
                 progress.report("Checking image and instance types on \(spec.cloud.name)…")
