@@ -119,6 +119,9 @@ public struct NodeRecord: Sendable, Codable, Equatable {
         self.name = name; self.group = group; self.instanceID = instanceID; self.privateIP = privateIP
         self.publicIP = publicIP; self.state = state; self.flavor = flavor; self.zone = zone
     }
+
+    /// Running and reachable: what `start` waits for.
+    public var isReady: Bool { state == .running && privateIP != nil }
 }
 
 /// A VM's life, in the words common to all clouds.

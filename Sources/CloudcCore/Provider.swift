@@ -95,7 +95,4 @@ public protocol CloudProvider: Sendable {
 
     /// Asks the cloud to delete these instances; succeeds for ones already gone.
     func terminate(_ instanceIDs: [String]) async throws
-
-    /// Whether instances report their public address (false on private-only clouds).
-    var reportsPublicAddresses: Bool { get }
 }

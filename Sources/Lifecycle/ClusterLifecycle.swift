@@ -153,7 +153,7 @@ public struct ClusterLifecycle: Sendable {
                 throw CloudcError(.capacity, "node(s) failed to start: \(details.joined(separator: "; "))",
                                   fix: "run cloudc start \(state.name) again to replace them, or cloudc stop \(state.name) to delete the cluster")
             }
-            let waitingFor = state.nodes.filter { $0.state != .running || $0.privateIP == nil }
+            let waitingFor = state.nodes.filter { !$0.isReady }
             if waitingFor.isEmpty { return true }
             let line = "Waiting for \(waitingFor.count) of \(state.nodes.count) node(s): "
                 + waitingFor.prefix(8).map { "\($0.name) (\($0.state.rawValue))" }.joined(separator: ", ")
@@ -162,7 +162,7 @@ public struct ClusterLifecycle: Sendable {
             return nil
         }
         guard done == true else {
-            let waitingFor = state.nodes.filter { $0.state != .running || $0.privateIP == nil }.map(\.name)
+            let waitingFor = state.nodes.filter { !$0.isReady }.map(\.name)
             throw CloudcError(.timeout, "nodes of \(state.name) were not running after \(Int(waiting.timeout)) s: \(waitingFor.joined(separator: ", "))",
                               fix: "run cloudc start \(state.name) again to keep waiting (it resumes), or cloudc stop \(state.name)")
         }
@@ -193,8 +193,8 @@ public struct ClusterLifecycle: Sendable {
             if !plan.terminate.isEmpty {
                 progress.report("Terminating \(plan.terminate.count) instance(s) of \(name)")
                 try await provider.terminate(plan.terminate)
-                try await waitUntilGone(plan.terminate, state: &state)
             }
+            try await waitUntilGone(plan.terminate, state: &state)
             var deleted: [ResourceRecord] = []
             for resource in plan.deleteResources {
                 var deleting = resource
@@ -203,7 +203,7 @@ public struct ClusterLifecycle: Sendable {
                 try store.save(state)
                 progress.report("Deleting \(resource.kind.rawValue) \(resource.name)")
                 try await provider.delete(resource)
-                let gone: Bool? = try await poll { try await provider.exists(resource) ? nil : true }
+                let gone: Bool? = try await waiting.poll { try await provider.exists(resource) ? nil : true }
                 guard gone == true else {
                     throw CloudcError(.timeout, "\(resource.kind.rawValue) \(resource.name) still exists after it was deleted",
                                       fix: "run cloudc stop \(name) again; the state is kept until everything is gone")
@@ -211,12 +211,6 @@ public struct ClusterLifecycle: Sendable {
                 state.resources.removeAll { $0.kind == resource.kind && $0.name == resource.name }
                 try store.save(state)
                 deleted.append(resource)
-            }
-            // Last look: nothing of this incarnation may still run.
-            let left = try await provider.instances(cluster: name, incarnation: state.incarnation).filter { $0.state.isLive }
-            guard left.isEmpty else {
-                throw CloudcError(.timeout, "instances of \(name) are still alive: \(left.map(\.id).joined(separator: ", "))",
-                                  fix: "run cloudc stop \(name) again; the state is kept until everything is gone")
             }
             try store.remove(name)
             store.removeLockFile(name)
@@ -227,14 +221,21 @@ public struct ClusterLifecycle: Sendable {
         }
     }
 
+    /// Polls until no instance of this incarnation is alive: those asked to terminate, and any
+    /// that turn up meanwhile (a launch still in flight when stop began), which are terminated too.
     func waitUntilGone(_ ids: [String], state: inout ClusterState) async throws {
-        let wanted = Set(ids)
+        var asked = Set(ids)
         var lastReport = ""
-        let done: Bool? = try await poll {
-            let observed = try await provider.instances(cluster: state.name, incarnation: state.incarnation)
-            let alive = observed.filter { wanted.contains($0.id) && $0.state.isLive }
+        let done: Bool? = try await waiting.poll {
+            let alive = try await provider.instances(cluster: state.name, incarnation: state.incarnation).filter { $0.state.isLive }
             if alive.isEmpty { return true }
-            let line = "Waiting for \(alive.count) of \(ids.count) instance(s) to terminate"
+            let late = alive.map(\.id).filter { !asked.contains($0) }
+            if !late.isEmpty {
+                progress.report("Terminating \(late.count) instance(s) that appeared meanwhile: \(late.joined(separator: ", "))")
+                try await provider.terminate(late)
+                asked.formUnion(late)
+            }
+            let line = "Waiting for \(alive.count) instance(s) to terminate"
             if line != lastReport { progress.report(line); lastReport = line }
             return nil
         }
@@ -244,9 +245,5 @@ public struct ClusterLifecycle: Sendable {
         }
         for index in state.nodes.indices { state.nodes[index].state = .terminated }
         try store.save(state)
-    }
-
-    func poll<T: Sendable>(_ check: () async throws -> T?) async throws -> T? {
-        try await waiting.poll(check)
     }
 }

@@ -110,7 +110,7 @@ public struct StateStore: Sendable {
         if unlink(file) != 0 && errno != ENOENT {
             throw CloudcError(.io, "cannot remove the state file \(file)", cause: String(cString: strerror(errno)))
         }
-        _ = fsyncDirectory(directory)
+        Self.fsyncDirectory(directory)
         if currentCluster() == name { try? setCurrentCluster(nil) }
     }
 
@@ -169,8 +169,6 @@ public struct StateStore: Sendable {
         defer { close(fd) }
         return fsync(fd) == 0
     }
-
-    func fsyncDirectory(_ dir: String) -> Bool { Self.fsyncDirectory(dir) }
 
     // MARK: names
 

@@ -29,7 +29,6 @@ struct CrashingProvider: CloudProvider {
     func assign(node: String, cluster: String, instanceID: String) async throws { try await inner.assign(node: node, cluster: cluster, instanceID: instanceID) }
     func instances(cluster: String, incarnation: String?) async throws -> [CloudInstance] { try await inner.instances(cluster: cluster, incarnation: incarnation) }
     func terminate(_ instanceIDs: [String]) async throws { try await inner.terminate(instanceIDs) }
-    var reportsPublicAddresses: Bool { inner.reportsPublicAddresses }
 }
 
 @Suite(.serialized)

@@ -191,8 +191,8 @@ import Testing
     }
 
     @Test(arguments: [
-        (["AWS_ACCESS_KEY_ID": "AKIDENV"], "AWS_SECRET_ACCESS_KEY is not"),
-        (["AWS_SECRET_ACCESS_KEY": "SECRET-ENV"], "AWS_ACCESS_KEY_ID is not"),
+        (["AWS_ACCESS_KEY_ID": "AKIDENV"], "has AWS_ACCESS_KEY_ID but no AWS_SECRET_ACCESS_KEY"),
+        (["AWS_SECRET_ACCESS_KEY": "SECRET-ENV"], "has AWS_SECRET_ACCESS_KEY but no AWS_ACCESS_KEY_ID"),
     ])
     func halfAKeyInTheEnvironment(environment: [String: String], expected: String) throws {
         try withHome(credentials: Self.credentialsFile) { home in

@@ -188,67 +188,51 @@ extension AWSCredentialResolver {
     }
 
     func fromSettings(_ settings: EC2Settings) throws -> AWSCredentials? {
-        let keyID = Self.nonEmpty(settings.accessKeyID)
-        let secret = Self.nonEmpty(settings.secretAccessKey)
         let token = Self.nonEmpty(settings.sessionToken)
-        switch (keyID, secret) {
-        case let (keyID?, secret?):
-            return AWSCredentials(accessKeyID: keyID, secretAccessKey: Secret(secret),
-                                  sessionToken: token.map(Secret.init), source: "the cloud's settings")
-        case (.some, nil):
-            throw CloudcError(.config, "The cloud's settings have access_key_id but no secret_access_key.",
-                              fix: "Set secret_access_key too, or remove access_key_id to use the environment "
-                                  + "or an ~/.aws profile.")
-        case (nil, .some):
-            throw CloudcError(.config, "The cloud's settings have secret_access_key but no access_key_id.",
-                              fix: "Set access_key_id too, or remove secret_access_key to use the environment "
-                                  + "or an ~/.aws profile.")
-        case (nil, nil):
-            guard token == nil else {
-                throw CloudcError(.config, "The cloud's settings have session_token but no access key.",
-                                  fix: "Set access_key_id and secret_access_key with it, or remove session_token.")
-            }
-            return nil
+        let pair = try Self.keyPair(
+            id: ("access_key_id", Self.nonEmpty(settings.accessKeyID)),
+            secret: ("secret_access_key", Self.nonEmpty(settings.secretAccessKey)),
+            token: token, source: "the cloud's settings", place: "The cloud's settings", code: .config,
+            fix: { lacks in "Set \(lacks) too, or remove the other key to use the environment or an ~/.aws profile." })
+        if pair == nil, token != nil {
+            throw CloudcError(.config, "The cloud's settings have session_token but no access key.",
+                              fix: "Set access_key_id and secret_access_key with it, or remove session_token.")
         }
+        return pair
     }
 
     func fromEnvironment() throws -> AWSCredentials? {
-        let keyID = variable("AWS_ACCESS_KEY_ID")
-        let secret = variable("AWS_SECRET_ACCESS_KEY")
-        switch (keyID, secret) {
-        case let (keyID?, secret?):
-            return AWSCredentials(accessKeyID: keyID, secretAccessKey: Secret(secret),
-                                  sessionToken: variable("AWS_SESSION_TOKEN").map(Secret.init),
-                                  source: "environment")
-        case (.some, nil):
-            throw CloudcError(.credentials, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not.",
-                              fix: "Export AWS_SECRET_ACCESS_KEY too, or unset AWS_ACCESS_KEY_ID to use an "
-                                  + "~/.aws profile.")
-        case (nil, .some):
-            throw CloudcError(.credentials, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not.",
-                              fix: "Export AWS_ACCESS_KEY_ID too, or unset AWS_SECRET_ACCESS_KEY to use an "
-                                  + "~/.aws profile.")
-        case (nil, nil):
-            return nil
-        }
+        try Self.keyPair(
+            id: ("AWS_ACCESS_KEY_ID", variable("AWS_ACCESS_KEY_ID")),
+            secret: ("AWS_SECRET_ACCESS_KEY", variable("AWS_SECRET_ACCESS_KEY")),
+            token: variable("AWS_SESSION_TOKEN"), source: "environment", place: "The environment", code: .credentials,
+            fix: { lacks in "Export \(lacks) too, or unset the other to use an ~/.aws profile." })
     }
 
     /// The static keys of one profile section; nil when it has neither key.
     func fromProfile(_ keys: [String: String], profile: String, file: String) throws -> AWSCredentials? {
-        let keyID = Self.nonEmpty(keys["aws_access_key_id"])
-        let secret = Self.nonEmpty(keys["aws_secret_access_key"])
-        let token = Self.nonEmpty(keys["aws_session_token"]) ?? Self.nonEmpty(keys["aws_security_token"])
-        switch (keyID, secret) {
-        case let (keyID?, secret?):
-            return AWSCredentials(accessKeyID: keyID, secretAccessKey: Secret(secret),
-                                  sessionToken: token.map(Secret.init), source: "profile \(profile) in \(file)")
-        case (.some, nil), (nil, .some):
-            let (has, lacks) = keyID == nil ? ("aws_secret_access_key", "aws_access_key_id")
-                                            : ("aws_access_key_id", "aws_secret_access_key")
-            throw CloudcError(.credentials, "AWS profile \"\(profile)\" in \(file) has \(has) but no \(lacks).",
-                              fix: "Add `\(lacks) = …` to that profile, e.g. with `aws configure --profile \(profile)`.")
+        try Self.keyPair(
+            id: ("aws_access_key_id", Self.nonEmpty(keys["aws_access_key_id"])),
+            secret: ("aws_secret_access_key", Self.nonEmpty(keys["aws_secret_access_key"])),
+            token: Self.nonEmpty(keys["aws_session_token"]) ?? Self.nonEmpty(keys["aws_security_token"]),
+            source: "profile \(profile) in \(file)", place: "AWS profile \"\(profile)\" in \(file)", code: .credentials,
+            fix: { lacks in "Add `\(lacks) = …` to that profile, e.g. with `aws configure --profile \(profile)`." })
+    }
+
+    /// A key id and its secret come together or not at all: both give credentials, neither
+    /// gives nil, and half a pair is an error saying which half `place` lacks (never its value).
+    static func keyPair(id: (name: String, value: String?), secret: (name: String, value: String?), token: String?,
+                        source: String, place: String, code: CloudcError.Code,
+                        fix: (_ lacks: String) -> String) throws -> AWSCredentials? {
+        switch (id.value, secret.value) {
+        case let (keyID?, secretValue?):
+            return AWSCredentials(accessKeyID: keyID, secretAccessKey: Secret(secretValue),
+                                  sessionToken: token.map(Secret.init), source: source)
         case (nil, nil):
             return nil
+        default:
+            let (has, lacks) = id.value == nil ? (secret.name, id.name) : (id.name, secret.name)
+            throw CloudcError(code, "\(place) has \(has) but no \(lacks).", fix: fix(lacks))
         }
     }
 

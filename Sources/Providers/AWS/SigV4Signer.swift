@@ -82,32 +82,18 @@ extension SigV4Signer {
         var dateTime: String
         var day: String
 
-        /// Formats `date` in UTC with integer arithmetic (days → civil date, from
-        /// Howard Hinnant's `civil_from_days`), so no calendar or locale is involved.
+        /// Formats `date` in UTC, whole seconds (fractions dropped, also before 1970).
         init(_ date: Date) {
-            // Whole seconds, floored; clamped to ±10^13 s (300,000 years) so no date can trap.
-            let interval = date.timeIntervalSince1970
-            let seconds = interval.isFinite ? Int(min(max(interval, -1e13), 1e13).rounded(.down)) : 0
-            let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-            let secondOfDay = seconds - days * 86_400
-            let shifted = days + 719_468
-            let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-            let dayOfEra = shifted - era * 146_097
-            let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-            let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-            let monthIndex = (5 * dayOfYear + 2) / 153
-            let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-            let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-            let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-
-            self.day = Self.pad(year, 4) + Self.pad(month, 2) + Self.pad(day, 2)
-            self.dateTime = self.day + "T" + Self.pad(secondOfDay / 3_600, 2)
-                + Self.pad(secondOfDay % 3_600 / 60, 2) + Self.pad(secondOfDay % 60, 2) + "Z"
-        }
-
-        private static func pad(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = .gmt
+            let whole = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+            let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: whole)
+            func pad(_ value: Int?, _ width: Int) -> String {
+                let digits = String(value ?? 0)
+                return String(repeating: "0", count: max(0, width - digits.count)) + digits
+            }
+            day = pad(parts.year, 4) + pad(parts.month, 2) + pad(parts.day, 2)
+            dateTime = day + "T" + pad(parts.hour, 2) + pad(parts.minute, 2) + pad(parts.second, 2) + "Z"
         }
     }
 

@@ -17,8 +17,6 @@ public struct EC2Provider: CloudProvider {
         self.dependencyPoller = dependencyPoller
     }
 
-    public var reportsPublicAddresses: Bool { true }
-
     /// Runs an EC2 call, turning its failure into one clear line for the user.
     func call(_ action: String, _ parameters: [(String, String)] = []) async throws -> XMLElement {
         do {
@@ -130,8 +128,7 @@ public struct EC2Provider: CloudProvider {
                 created.id = answer.string("keyPairId") ?? resource.name
             case .failure:
                 // An earlier attempt created it: find it.
-                let found = try await call("DescribeKeyPairs", [("KeyName.1", resource.name)])
-                created.id = found.items("keySet").first?.string("keyPairId") ?? resource.name
+                created.id = try await findKeyPair(named: resource.name) ?? resource.name
             }
             return created
         case .securityGroup:
@@ -147,8 +144,7 @@ public struct EC2Provider: CloudProvider {
                 }
                 groupID = id
             case .failure:
-                let found = try await call("DescribeSecurityGroups", [("Filter.1.Name", "group-name"), ("Filter.1.Value.1", resource.name)])
-                guard let id = found.items("securityGroupInfo").first?.string("groupId") else {
+                guard let id = try await findSecurityGroup(named: resource.name) else {
                     throw CloudcError(.unavailable, "EC2 says security group \(resource.name) exists but does not list it", fix: "run the command again in a minute (it resumes)")
                 }
                 groupID = id
@@ -201,16 +197,23 @@ public struct EC2Provider: CloudProvider {
         }
     }
 
+    /// The id of the security group with this name, nil if there is none.
     func findSecurityGroup(named name: String) async throws -> String? {
         let found = try await call("DescribeSecurityGroups", [("Filter.1.Name", "group-name"), ("Filter.1.Value.1", name)])
         return found.items("securityGroupInfo").first?.string("groupId")
     }
 
+    /// The id of the key pair with this name, nil if there is none (a filter, unlike KeyName.1,
+    /// answers an empty list rather than an error).
+    func findKeyPair(named name: String) async throws -> String? {
+        let found = try await call("DescribeKeyPairs", [("Filter.1.Name", "key-name"), ("Filter.1.Value.1", name)])
+        return found.items("keySet").first.map { $0.string("keyPairId") ?? name }
+    }
+
     public func exists(_ resource: ResourceRecord) async throws -> Bool {
         switch resource.kind {
         case .keyPair:
-            let found = try await call("DescribeKeyPairs", [("Filter.1.Name", "key-name"), ("Filter.1.Value.1", resource.name)])
-            return !found.items("keySet").isEmpty
+            return try await findKeyPair(named: resource.name) != nil
         case .securityGroup:
             return try await findSecurityGroup(named: resource.name) != nil
         case .firewall, .floatingIP:

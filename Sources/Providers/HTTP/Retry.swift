@@ -10,8 +10,6 @@ public struct RetryPolicy: Sendable {
         self.maxAttempts = maxAttempts; self.baseDelay = baseDelay; self.maxDelay = maxDelay
     }
 
-    public static let none = RetryPolicy(maxAttempts: 1)
-
     /// The delay before retry number `attempt` (1 = first retry).
     public func delay(beforeRetry attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
         let ceiling = min(maxDelay, baseDelay * pow(2, Double(attempt - 1)))
@@ -21,7 +19,6 @@ public struct RetryPolicy: Sendable {
     /// Runs `operation`, retrying while `shouldRetry` says the failure is passing.
     public func run<T: Sendable>(
         shouldRetry: @Sendable (Error) -> Bool,
-        onRetry: @Sendable (Error, Int, Double) -> Void = { _, _, _ in },
         _ operation: @Sendable () async throws -> T
     ) async throws -> T {
         var attempt = 1
@@ -31,7 +28,6 @@ public struct RetryPolicy: Sendable {
             } catch {
                 guard attempt < maxAttempts, shouldRetry(error), !Task.isCancelled else { throw error }
                 let wait = delay(beforeRetry: attempt)
-                onRetry(error, attempt, wait)
                 try await Task.sleep(nanoseconds: UInt64(wait * 1_000_000_000))
                 attempt += 1
             }
