@@ -68,6 +68,7 @@ import TestSupport
         let user = try UserMachine(moto: nil, config: ec2Config())
         let result = await user.cloudc("start", "aws-dem")
         #expect(result.status != 0)
-        #expect(result.stderr.contains("aws-demo"))
+        #expect(result.stderr.contains("no cluster template named 'aws-dem'"))
+        #expect(result.stderr.contains("did you mean 'aws-demo'?"))
     }
 }

@@ -76,45 +76,35 @@ struct EC2ClusterTests {
         }
     }
 
-    @Test func unknownInstanceTypeFailsBeforeAnythingIsCreated() async throws {
+    /// Specs EC2 cannot satisfy are refused by validation: no state file, nothing in the cloud.
+    @Test func unsatisfiableSpecsFailBeforeAnythingIsCreated() async throws {
+        let cases: [(what: String, config: String, mentions: String)] = [
+            ("unknown instance type", ec2Config(computeFlavor: "c9.hyperlarge"), "c9.hyperlarge"),
+            ("unknown AMI", ec2Config(image: "ami-0000000000deadbee"), "ami-0000000000deadbee"),
+            ("GPUs on a type without any", ec2Config(computeGPUs: 1), "GPU"),
+        ]
         try await MotoServer.with { moto in
-            let user = try UserMachine(moto: moto, config: ec2Config(computeFlavor: "c9.hyperlarge"))
-            let start = await user.cloudc("start", "aws-demo", "--no-setup")
-            #expect(start.status == 1)
-            #expect(start.stderr.contains("c9.hyperlarge"), "\(start.stderr)")
-            #expect(start.stderr.contains("fix:"))
-            #expect(user.stateFiles().isEmpty)
-            let inventory = try moto.inventory(cluster: "aws-demo")
-            #expect(inventory.all_instances == 0 && inventory.key_pairs.isEmpty && inventory.security_groups.isEmpty)
+            for (what, config, mentions) in cases {
+                let user = try UserMachine(moto: moto, config: config)
+                let start = await user.cloudc("start", "aws-demo", "--no-setup")
+                #expect(start.status == 1, "\(what)")
+                #expect(start.stderr.contains(mentions), "\(what): \(start.stderr)")
+                #expect(start.stderr.contains("fix:"), "\(what)")
+                #expect(user.stateFiles().isEmpty, "\(what)")
+                let inventory = try moto.inventory(cluster: "aws-demo")
+                #expect(inventory.all_instances == 0 && inventory.key_pairs.isEmpty && inventory.security_groups.isEmpty, "\(what)")
+            }
         }
     }
 
-    @Test func unknownImageFailsBeforeAnythingIsCreated() async throws {
+    @Test func gpuInstanceTypeSatisfiesAGPURequest() async throws {
         try await MotoServer.with { moto in
-            let user = try UserMachine(moto: moto, config: ec2Config(image: "ami-0000000000deadbee"))
+            // moto reports g4dn.xlarge with one NVIDIA T4.
+            let user = try UserMachine(moto: moto, config: ec2Config(computeFlavor: "g4dn.xlarge", computeCount: 1, computeGPUs: 1))
             let start = await user.cloudc("start", "aws-demo", "--no-setup")
-            #expect(start.status == 1)
-            #expect(start.stderr.contains("ami-0000000000deadbee"), "\(start.stderr)")
-            #expect(user.stateFiles().isEmpty)
-            let inventory = try moto.inventory(cluster: "aws-demo")
-            #expect(inventory.all_instances == 0 && inventory.key_pairs.isEmpty && inventory.security_groups.isEmpty)
-        }
-    }
-
-    @Test func gpuRequestOnTypeWithoutGPUsFailsBeforeAnythingIsCreated() async throws {
-        try await MotoServer.with { moto in
-            let user = try UserMachine(moto: moto, config: ec2Config(computeGPUs: 1))
-            let start = await user.cloudc("start", "aws-demo", "--no-setup")
-            #expect(start.status == 1)
-            #expect(start.stderr.contains("GPU"), "\(start.stderr)")
-            #expect(user.stateFiles().isEmpty)
-            #expect(try moto.inventory(cluster: "aws-demo").all_instances == 0)
-
-            // A GPU instance type passes validation (moto reports g4dn.xlarge with one T4).
-            let gpuUser = try UserMachine(moto: moto, config: ec2Config(computeFlavor: "g4dn.xlarge", computeCount: 1, computeGPUs: 1))
-            let ok = await gpuUser.cloudc("start", "aws-demo", "--no-setup")
-            #expect(ok.status == 0, "\(ok.stderr)")
-            #expect(await gpuUser.cloudc("stop", "aws-demo").status == 0)
+            #expect(start.status == 0, "\(start.stderr)")
+            #expect(try moto.inventory(cluster: "aws-demo").instance_types.values.sorted() == ["g4dn.xlarge", "t3.medium"])
+            #expect(await user.cloudc("stop", "aws-demo").status == 0)
             #expect(try moto.inventory(cluster: "aws-demo").live_instances.isEmpty)
         }
     }

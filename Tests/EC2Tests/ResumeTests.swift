@@ -9,18 +9,14 @@ import TestSupport
 
 struct SimulatedCrash: Error {}
 
-/// A provider that dies at a chosen point of a launch: after EC2 made the instances but before
-/// cloudc heard back (`afterCloud`), or before the request reached EC2 at all.
-struct CrashingProvider: CloudProvider {
+/// The real EC2 provider with hooks around launch and terminate, to stage crashes and races.
+struct HookedProvider: CloudProvider {
     let inner: EC2Provider
-    let group: String
-    let afterCloud: Bool
+    var onLaunch: @Sendable (LaunchRequest, EC2Provider) async throws -> [CloudInstance] = { try await $1.launch($0) }
+    var onTerminate: @Sendable ([String], EC2Provider) async throws -> Void = { try await $1.terminate($0) }
 
-    func launch(_ request: LaunchRequest) async throws -> [CloudInstance] {
-        guard request.group.name == group else { return try await inner.launch(request) }
-        if afterCloud { _ = try await inner.launch(request) }
-        throw SimulatedCrash()
-    }
+    func launch(_ request: LaunchRequest) async throws -> [CloudInstance] { try await onLaunch(request, inner) }
+    func terminate(_ instanceIDs: [String]) async throws { try await onTerminate(instanceIDs, inner) }
     func validate(_ spec: ClusterSpec) async throws { try await inner.validate(spec) }
     func plannedResources(for request: AccessRequest) -> [ResourceRecord] { inner.plannedResources(for: request) }
     func create(_ resource: ResourceRecord, for request: AccessRequest) async throws -> ResourceRecord { try await inner.create(resource, for: request) }
@@ -28,7 +24,12 @@ struct CrashingProvider: CloudProvider {
     func exists(_ resource: ResourceRecord) async throws -> Bool { try await inner.exists(resource) }
     func assign(node: String, cluster: String, instanceID: String) async throws { try await inner.assign(node: node, cluster: cluster, instanceID: instanceID) }
     func instances(cluster: String, incarnation: String?) async throws -> [CloudInstance] { try await inner.instances(cluster: cluster, incarnation: incarnation) }
-    func terminate(_ instanceIDs: [String]) async throws { try await inner.terminate(instanceIDs) }
+}
+
+/// True the first time only.
+actor Once {
+    private var done = false
+    func first() -> Bool { defer { done = true }; return !done }
 }
 
 @Suite(.serialized)
@@ -40,14 +41,22 @@ struct EC2ResumeTests {
         return EC2Provider(client: client, settings: EC2Settings(region: "us-east-1"), credentialsSource: "test")
     }
 
+    func lifecycle(_ user: UserMachine, _ provider: HookedProvider) -> ClusterLifecycle {
+        ClusterLifecycle(store: StateStore(home: user.home.path + "/.cloudc"), provider: provider,
+                         progress: SilentProgress(), waiting: .init(initialDelay: 0.1, maxDelay: 0.5, timeout: 60))
+    }
+
+    /// A start that dies launching the compute group: after EC2 made the instances but before
+    /// cloudc heard back (`afterCloud`), or before the request reached EC2 at all.
     func crashingStart(_ moto: MotoServer, _ user: UserMachine, afterCloud: Bool) async throws {
-        let config = await user.cloudc("list-templates")
-        #expect(config.status == 0)
         let spec = try specFromConfig(user)
-        let lifecycle = ClusterLifecycle(
-            store: StateStore(home: user.home.path + "/.cloudc"),
-            provider: CrashingProvider(inner: try provider(moto), group: "compute", afterCloud: afterCloud),
-            progress: SilentProgress(), waiting: .init(initialDelay: 0.1, maxDelay: 0.5, timeout: 60))
+        var crashing = HookedProvider(inner: try provider(moto))
+        crashing.onLaunch = { request, inner in
+            guard request.group.name == "compute" else { return try await inner.launch(request) }
+            if afterCloud { _ = try await inner.launch(request) }
+            throw SimulatedCrash()
+        }
+        let lifecycle = lifecycle(user, crashing)
         let publicKey = try String(contentsOfFile: user.home.path + "/id_ed25519.pub", encoding: .utf8)
         await #expect(throws: SimulatedCrash.self) {
             _ = try await lifecycle.start(name: "aws-demo", spec: spec, sshFrom: "198.51.100.0/24", publicKey: publicKey, command: "test")
@@ -106,6 +115,34 @@ struct EC2ResumeTests {
             let secondTokens = Set(second.instance_tags.values.compactMap { $0["cloudc:launch"] })
             #expect(secondTokens.isDisjoint(with: firstTokens), "a new incarnation must not reuse a ClientToken")
             #expect(await user.cloudc("stop", "aws-demo").status == 0)
+        }
+    }
+
+    @Test func stopAlsoTerminatesAnInstanceThatAppearsWhileItWaits() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config())
+            #expect(await user.cloudc("start", "aws-demo", "--no-setup").status == 0)
+            let store = StateStore(home: user.home.path + "/.cloudc")
+            let state = try #require(try store.load("aws-demo"))
+            let compute = try #require(state.spec.group(named: "compute"))
+            let publicKey = try String(contentsOfFile: user.home.path + "/id_ed25519.pub", encoding: .utf8)
+            let late = LaunchRequest(
+                cluster: "aws-demo", incarnation: state.incarnation, group: compute, nodes: ["compute009"], token: "late-launch",
+                image: state.spec.image, access: AccessRequest(cluster: "aws-demo", incarnation: state.incarnation,
+                                                               sshFrom: "198.51.100.0/24", publicKey: publicKey, loginUser: "ubuntu"),
+                resources: state.resources)
+            // A launch that was still in flight lands just as stop terminates what it knew of.
+            let once = Once()
+            var racing = HookedProvider(inner: try provider(moto))
+            racing.onTerminate = { ids, inner in
+                if await once.first() { _ = try await inner.launch(late) }
+                try await inner.terminate(ids)
+            }
+            _ = try await lifecycle(user, racing).stop(name: "aws-demo", command: "test")
+            let down = try moto.inventory(cluster: "aws-demo")
+            #expect(down.all_instances == 4, "three nodes and the late one were made")
+            #expect(down.live_instances.isEmpty && down.key_pairs.isEmpty && down.security_groups.isEmpty)
+            #expect(user.stateFiles().isEmpty)
         }
     }
 }
