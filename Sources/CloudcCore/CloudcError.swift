@@ -18,6 +18,9 @@ public struct CloudcError: Error, Sendable, Equatable, CustomStringConvertible {
         case unavailable       // the cloud or network failed; retrying later may help
         case timeout           // waited too long for the cloud
         case io                // local file system
+        case connection        // a node cannot be reached (SSH connect, handshake, authentication)
+        case hostKey           // a node's host key differs from the one pinned on first contact
+        case remote            // a command on a node failed
         case unsupported       // this machine or provider cannot do it
         case internalError
     }
