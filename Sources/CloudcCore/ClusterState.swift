@@ -73,6 +73,8 @@ public struct ResourceRecord: Sendable, Codable, Equatable {
         case securityGroup = "security-group"
         case firewall
         case floatingIP = "floating-ip"
+        case bridge                          // local provider: the cluster's network bridge
+        case sharedDirectory = "shared-directory"   // local provider: the host folder shared as /home
     }
     public enum Status: String, Sendable, Codable, Equatable {
         case creating, created, deleting

@@ -61,6 +61,18 @@ public struct LaunchRequest: Sendable, Equatable {
     }
 }
 
+/// What the configurator must know about where nodes run.
+public struct ProviderTraits: Sendable, Equatable {
+    /// The provider already shares /home across the cluster's nodes (no NFS needed).
+    public var sharedHome: Bool
+    /// Nodes may use cgroups for SLURM's process tracking and limits (false in containers
+    /// whose cgroups belong to the host).
+    public var slurmCgroups: Bool
+    public init(sharedHome: Bool = false, slurmCgroups: Bool = true) {
+        self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups
+    }
+}
+
 /// One cloud. Nothing above this protocol knows which cloud it talks to.
 ///
 /// Every method is safe to repeat: creates are idempotent (tokens, deterministic names),
@@ -95,4 +107,12 @@ public protocol CloudProvider: Sendable {
 
     /// Asks the cloud to delete these instances; succeeds for ones already gone.
     func terminate(_ instanceIDs: [String]) async throws
+
+    /// What the configurator must know about this provider's nodes.
+    var traits: ProviderTraits { get }
+}
+
+extension CloudProvider {
+    /// Clouds: VMs with their own cgroups and no shared storage.
+    public var traits: ProviderTraits { ProviderTraits() }
 }
