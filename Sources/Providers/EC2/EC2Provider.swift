@@ -161,7 +161,7 @@ public struct EC2Provider: CloudProvider {
                 ("IpPermissions.2.Groups.1.GroupId", groupID),
             ], handling: ["InvalidPermission.Duplicate"])
             return created
-        case .firewall, .floatingIP:
+        case .firewall, .floatingIP, .bridge, .sharedDirectory:
             throw CloudcError(.internalError, "EC2 does not create \(resource.kind.rawValue) resources")
         }
     }
@@ -192,7 +192,7 @@ public struct EC2Provider: CloudProvider {
                 throw CloudcError(.timeout, "security group \(id) is still in use after its instances were terminated",
                                   fix: "run cloudc stop again in a few minutes; if it persists, see what still uses the group in the EC2 console")
             }
-        case .firewall, .floatingIP:
+        case .firewall, .floatingIP, .bridge, .sharedDirectory:
             return
         }
     }
@@ -216,7 +216,7 @@ public struct EC2Provider: CloudProvider {
             return try await findKeyPair(named: resource.name) != nil
         case .securityGroup:
             return try await findSecurityGroup(named: resource.name) != nil
-        case .firewall, .floatingIP:
+        case .firewall, .floatingIP, .bridge, .sharedDirectory:
             return false
         }
     }
