@@ -19,12 +19,13 @@ struct LocalCLITests {
             clusters:
               box:
                 cloud: here
-                ssh_from: 127.0.0.1/32
                 groups:
                   frontend: {count: 1}
                   compute: {count: 1}
             """)
+        // No ssh_from: a local cluster must not look up this machine's public address (nothing answers here).
         let environment = ["HOME": home.path, "CLOUDC_HOME": home.path + "/.cloudc", "CLOUDC_POLL_SECONDS": "0.2",
+                           "CLOUDC_CHECKIP_URL": "http://127.0.0.1:9/",
                            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
         func cloudc(_ arguments: String...) async -> (status: Int32, stdout: String, stderr: String) {
             let out = OutputCapture(), err = OutputCapture()
@@ -36,6 +37,7 @@ struct LocalCLITests {
 
         let start = await cloudc("start", "box", "--no-setup")
         #expect(start.status == 0, "start failed: \(start.stderr)")
+        #expect(!start.stderr.contains("Finding your public address"))
         let nodes = await cloudc("list-nodes", "--json")
         let rows = try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [[String: Any]] ?? []
         #expect(rows.compactMap { $0["name"] as? String }.sorted() == ["compute001", "frontend001"])
