@@ -167,6 +167,24 @@ enum HostView {
         }
     }
 
+    /// The processes that have `path` as their root (compared by device and inode).
+    static func processes(rootedAt path: String) -> [pid_t] {
+        var target = stat()
+        guard stat(path, &target) == 0 else { return [] }
+        return HostView.entries("/proc").compactMap { entry in
+            var info = stat()
+            guard let pid = pid_t(entry), stat("/proc/\(entry)/root", &info) == 0,
+                  info.st_dev == target.st_dev, info.st_ino == target.st_ino else { return nil }
+            return pid
+        }
+    }
+
+    /// Whether `pid` still runs (a zombie does not count).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
+    }
+
     static func mounts(under path: String) -> [String] {
         let text = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
         return text.split(separator: "\n").map(String.init).filter { $0.contains(path) }

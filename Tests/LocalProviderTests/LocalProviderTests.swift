@@ -3,6 +3,9 @@ import Foundation
 import Providers
 import Testing
 import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Real nodes on this machine: systemd-nspawn containers on a bridge, reached with OpenSSH.
 @Suite(.serialized)
@@ -150,6 +153,34 @@ struct LocalProviderTests {
             try await provider.assign(node: "renamed", cluster: cluster.access.cluster, instanceID: launched[0].id)
             let listed = try await provider.instances(cluster: cluster.access.cluster, incarnation: cluster.access.incarnation)
             #expect(listed.first { $0.id == launched[0].id }?.node == "renamed")
+        }
+        #expect(HostView.entries(cluster.root.path).isEmpty)
+    }
+}
+
+extension LocalProviderTests {
+    /// systemd-nspawn killed outright leaves its container running, reparented: terminate
+    /// still finds and ends it, and unmounts and removes the node.
+    @Test func nodeOutlivingItsKilledNspawnIsStillCleanedUp() async throws {
+        let cluster = try LocalTestCluster()
+        try await cluster.run { cluster in
+            let resources = try await cluster.createResources()
+            let launched = try await cluster.provider.launch(cluster.request(group: "compute", nodes: ["compute001"], token: "t", resources: resources))
+            let instance = try #require(launched.first)
+            let files = cluster.provider.layout.node(cluster: cluster.access.cluster, incarnation: cluster.access.incarnation, node: "compute001")
+            let pid = try #require(pid_t(String(contentsOfFile: files.pidPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+            kill(pid, SIGKILL)
+            for _ in 0..<50 where HostView.nspawnProcesses(under: files.root).count > 0 { try await Task.sleep(nanoseconds: 100_000_000) }
+            let listed = try await cluster.provider.instances(cluster: cluster.access.cluster, incarnation: cluster.access.incarnation)
+            #expect(listed.map(\.state) == [.stopped])
+            #expect(listed.first?.fault?.contains(files.logPath) == true)
+            let orphans = HostView.processes(rootedAt: files.root)
+            #expect(!orphans.isEmpty, "the container's systemd outlives its nspawn")
+
+            try await cluster.provider.terminate([instance.id])
+            #expect(orphans.filter(HostView.isRunning).isEmpty)
+            #expect(HostView.mounts(under: files.directory).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: files.directory))
         }
         #expect(HostView.entries(cluster.root.path).isEmpty)
     }
