@@ -46,5 +46,7 @@ let package = Package(
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
         .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
+        // Needs root: boots systemd-nspawn nodes on this machine.
+        .testTarget(name: "LocalProviderTests", dependencies: ["CloudcCLI", "Providers", "TestSupport"]),
     ]
 )

@@ -61,9 +61,11 @@ struct Wiring {
             }
             let client = EC2Client(endpoint: endpoint, region: region, credentials: credentials, transport: transport)
             return EC2Provider(client: client, settings: settings, credentialsSource: credentials.source)
-        case .gce, .openstack, .local:
+        case .local(let settings):
+            return LocalProvider(cloudName: cloud.name, settings: settings, progress: progress)
+        case .gce, .openstack:
             throw CloudcError(.unsupported, "the \(cloud.provider.rawValue) provider is not available in this version of cloudc",
-                              fix: "use a cloud with provider: ec2 for now")
+                              fix: "use a cloud with provider: ec2 or local for now")
         }
     }
 

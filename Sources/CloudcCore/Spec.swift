@@ -108,9 +108,22 @@ public struct OpenStackSettings: Sendable, Codable, Equatable {
 }
 
 public struct LocalSettings: Sendable, Codable, Equatable {
-    /// The bridge's IPv4 network, e.g. 10.77.0.0/24.
+    public static let defaultRoot = "/var/lib/cloudc/local"
+    public static let defaultImageDir = "/var/lib/cloudc/images"
+    public static let defaultMirror = "http://deb.debian.org/debian"
+
+    /// The bridge's IPv4 network, e.g. 10.77.0.0/24; nil: the first free /24 of 10.77.0.0/16.
     public var subnet: String?
-    public init(subnet: String? = nil) { self.subnet = subnet }
+    /// Where clusters' node folders and shared homes live; nil: `defaultRoot`.
+    public var root: String?
+    /// Where node images are built, one folder per image; nil: `defaultImageDir`.
+    public var imageDir: String?
+    /// The Debian mirror debootstrap builds images from; nil: `defaultMirror`.
+    public var mirror: String?
+
+    public init(subnet: String? = nil, root: String? = nil, imageDir: String? = nil, mirror: String? = nil) {
+        self.subnet = subnet; self.root = root; self.imageDir = imageDir; self.mirror = mirror
+    }
 }
 
 /// One entry of `logins:`: how to log into the image.

@@ -11,7 +11,7 @@ enum CloudsSection {
         .openstack: ["cloud", "region", "network", "floating_ip_network", "auth_url", "username", "password",
                      "project_name", "user_domain_name", "project_domain_name",
                      "application_credential_id", "application_credential_secret"],
-        .local: ["subnet"],
+        .local: ["subnet", "root", "image_dir", "mirror"],
     ]
 
     /// The clouds, in file order.
@@ -108,11 +108,13 @@ enum CloudsSection {
     }
 
     static func local(_ map: ConfigMapping) throws -> LocalSettings {
-        guard let subnet = try map.string("subnet"), let found = map["subnet"] else { return LocalSettings() }
-        if let problem = NetworkValues.cidrProblem(subnet, families: .ipv4Only) {
+        let subnet = try map.string("subnet")
+        if let subnet, let found = map["subnet"], let problem = NetworkValues.cidrProblem(subnet, families: .ipv4Only) {
             throw found.error(problem.what, fix: problem.fix)
         }
-        return LocalSettings(subnet: subnet)
+        let mirror = try map.string("mirror")
+        if let mirror, let found = map["mirror"] { try checkURL(mirror, found) }
+        return LocalSettings(subnet: subnet, root: try map.path("root"), imageDir: try map.path("image_dir"), mirror: mirror)
     }
 
     // MARK: Checks

@@ -96,6 +96,18 @@ struct ExpansionAndDefaultsTests {
                                 NodeGroupSpec(name: "compute", count: 3, min: 1, flavor: "big")])
     }
 
+    @Test func localFoldersAndMirror() throws {
+        let config = try Fixtures.parse(Fixtures.lines(
+            "clouds:",
+            "  here: {provider: local, root: ~/nodes, image_dir: images, mirror: 'http://mirror.example.org/debian'}"))
+        #expect(config.clouds["here"]?.settings == .local(LocalSettings(
+            root: "/home/alice/nodes", imageDir: "/tmp/cloudc-test/images", mirror: "http://mirror.example.org/debian")))
+        let error = try #require(Fixtures.error(Fixtures.lines(
+            "clouds:",
+            "  here: {provider: local, mirror: deb.debian.org}")))
+        #expect(error.message.contains("clouds.here.mirror"))
+    }
+
     @Test func setupVarsBecomeText() throws {
         let config = try Fixtures.parse(Fixtures.lines(
             "setups:",

@@ -34,6 +34,9 @@ struct Start: AsyncParsableCommand {
             sshFrom = recorded
         } else if let configured = spec.sshFrom {
             sshFrom = configured
+        } else if spec.cloud.provider == .local {
+            // Local nodes sit on a bridge only this machine reaches: no public address to find.
+            sshFrom = "127.0.0.1/32"
         } else {
             if !global.quiet { context.note("• Finding your public address to allow SSH from it (set ssh_from: to skip)…") }
             sshFrom = try await CallerAddress.cidr(
