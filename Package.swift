@@ -31,6 +31,8 @@ let package = Package(
         ]),
         // libssh2 for Swift: its headers, plus inline wrappers for the macros Swift cannot import.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        // SSH to the nodes: pinned host keys, key authentication, commands and atomic uploads.
+        .target(name: "SSH", dependencies: ["CloudcCore", "CLibSSH2"]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.
