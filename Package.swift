@@ -49,6 +49,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"]),
         .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
     ]
 )
