@@ -29,6 +29,10 @@ let package = Package(
             "CloudcCore",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // libssh2 for Swift: its headers, plus inline wrappers for the macros Swift cannot import.
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        // SSH to the nodes: pinned host keys, key authentication, commands and atomic uploads.
+        .target(name: "SSH", dependencies: ["CloudcCore", "CLibSSH2"]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.
@@ -45,6 +49,7 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
+        .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"]),
         .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
         // Needs root: boots systemd-nspawn nodes on this machine.
         .testTarget(name: "LocalProviderTests", dependencies: ["CloudcCLI", "Providers", "TestSupport"]),

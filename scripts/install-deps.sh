@@ -3,8 +3,9 @@
 # when everything is already there. Swift itself must already be installed (swift.org).
 set -euo pipefail
 
-APT_PACKAGES=(libcurl4-openssl-dev libxml2-dev openssh-client util-linux python3 python3-pip ca-certificates curl bc
-              systemd-container debootstrap slurm-wlm munge openssh-server iproute2)   # the local provider and its tests
+APT_PACKAGES=(libcurl4-openssl-dev libxml2-dev libssh2-1-dev openssh-client openssh-server util-linux python3 python3-pip
+              ca-certificates curl bc
+              systemd-container debootstrap slurm-wlm munge iproute2)   # the local provider and its tests
 PIP_PACKAGES=("moto[server]==5.2.1" "boto3")
 
 if ! command -v swift >/dev/null; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: builds, fetches the pinned test vectors, runs every test.
-# The peers it needs (moto_server, ssh-keygen, flock) come from scripts/install-deps.sh.
+# The peers it needs (moto_server, sshd, ssh-keygen, flock) come from scripts/install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
