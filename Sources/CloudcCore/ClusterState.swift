@@ -21,6 +21,12 @@ public struct ClusterState: Sendable, Codable, Equatable {
     public var resources: [ResourceRecord]
     public var launches: [LaunchRecord]
     public var nodes: [NodeRecord]
+    /// When `cloudc setup` last finished on every node; nil while a setup is due (new nodes,
+    /// a failed or never-run setup).
+    public var setupCompletedAt: Date?
+
+    /// The group users log into: `frontend`, else the first group.
+    public var frontendGroup: String? { spec.group(named: "frontend")?.name ?? spec.groups.first?.name }
 
     public enum Phase: String, Sendable, Codable, Equatable {
         case starting, running, stopping
@@ -55,7 +61,7 @@ public struct ClusterState: Sendable, Codable, Equatable {
 
     /// The node users log into: the first node of group `frontend`, else of the first group.
     public var frontend: NodeRecord? {
-        let group = spec.group(named: "frontend")?.name ?? spec.groups.first?.name
+        let group = frontendGroup
         return nodes.filter { $0.group == group }.sorted { $0.name < $1.name }.first
     }
 

@@ -213,6 +213,7 @@ public struct ClusterLifecycle: Sendable {
                 deleted.append(resource)
             }
             try store.remove(name)
+            try store.removeClusterFiles(name)
             store.removeLockFile(name)
             if !plan.foreign.isEmpty {
                 progress.report("Note: \(plan.foreign.count) instance(s) tagged cloudc:cluster=\(name) belong to another start of that name and were left alone: \(plan.foreign.map(\.id).joined(separator: ", "))")

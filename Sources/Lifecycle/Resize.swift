@@ -1,0 +1,51 @@
+import CloudcCore
+import Foundation
+import Planner
+import State
+
+/// Growing and shrinking a group. The caller holds the cluster's lock for the whole resize
+/// (drain, setup and deletion belong together), so these take the loaded state.
+extension ClusterLifecycle {
+    /// Raises `group` to `count` nodes: the new count is recorded first, then the missing
+    /// nodes are launched (idempotently, as in start) and awaited.
+    public func grow(_ state: inout ClusterState, group: String, to count: Int, publicKey: String) async throws {
+        guard let index = state.spec.groups.firstIndex(where: { $0.name == group }) else {
+            throw CloudcError(.usage, "cluster \(state.name) has no group '\(group)'")
+        }
+        state.spec.groups[index].count = count
+        state.setupCompletedAt = nil
+        try store.save(state)
+        let access = AccessRequest(cluster: state.name, incarnation: state.incarnation,
+                                   sshFrom: state.spec.sshFrom ?? "0.0.0.0/0", publicKey: publicKey,
+                                   loginUser: state.spec.login.user)
+        try await createResources(&state, access: access)
+        try await createNodes(&state, access: access)
+        try await waitUntilRunning(&state)
+        try store.save(state)
+    }
+
+    /// Deletes `nodes` of `group`: the smaller count is recorded first (so a crash here leaves
+    /// them as strays that the next start terminates), then they are terminated and awaited.
+    public func shrink(_ state: inout ClusterState, group: String, removing nodes: [NodeRecord]) async throws {
+        guard let index = state.spec.groups.firstIndex(where: { $0.name == group }) else {
+            throw CloudcError(.usage, "cluster \(state.name) has no group '\(group)'")
+        }
+        let names = Set(nodes.map(\.name))
+        state.spec.groups[index].count = max(0, state.spec.groups[index].count - nodes.count)
+        try store.save(state)
+        let ids = Set(nodes.compactMap(\.instanceID))
+        progress.report("Deleting \(nodes.map(\.name).sorted().joined(separator: ", "))")
+        if !ids.isEmpty { try await provider.terminate(ids.sorted()) }
+        let gone: Bool? = try await waiting.poll {
+            let alive = try await provider.instances(cluster: state.name, incarnation: state.incarnation)
+                .filter { $0.state.isLive && ids.contains($0.id) }
+            return alive.isEmpty ? true : nil
+        }
+        guard gone == true else {
+            throw CloudcError(.timeout, "\(nodes.map(\.name).joined(separator: ", ")) did not terminate within \(Int(waiting.timeout)) s",
+                              fix: "run `cloudc start \(state.spec.template) -n \(state.name)`: it terminates nodes the cluster no longer has")
+        }
+        state.nodes.removeAll { names.contains($0.name) }
+        try store.save(state)
+    }
+}
