@@ -33,11 +33,17 @@ let package = Package(
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
         // SSH to the nodes: pinned host keys, key authentication, commands and atomic uploads.
         .target(name: "SSH", dependencies: ["CloudcCore", "CLibSSH2"]),
+        // Runs playbooks of templates and commands on a cluster's nodes over SSH (the SLURM setup).
+        .target(name: "Configurator", dependencies: [
+            "CloudcCore", "SSH",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.
         .target(name: "CloudcCLI", dependencies: [
-            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle",
+            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines that call CloudcCLI.
@@ -50,8 +56,12 @@ let package = Package(
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"]),
-        .testTarget(name: "EC2Tests", dependencies: ["CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
-        // Needs root: boots systemd-nspawn nodes on this machine.
+        .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
+        // Runs cloudc in-process as a user would, in a home directory of its own.
+        .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),
+        .testTarget(name: "EC2Tests", dependencies: ["CLITestSupport", "CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
+        // Need root: boot systemd-nspawn nodes on this machine.
         .testTarget(name: "LocalProviderTests", dependencies: ["CloudcCLI", "Providers", "TestSupport"]),
+        .testTarget(name: "LocalClusterTests", dependencies: ["CLITestSupport", "CloudcCore", "State", "TestSupport"]),
     ]
 )

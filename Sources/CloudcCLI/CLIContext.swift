@@ -11,11 +11,15 @@ public struct CLIContext: Sendable {
     public var homeDirectory: String
     public var output: @Sendable (String) -> Void
     public var errorOutput: @Sendable (String) -> Void
+    /// Child programs (`cloudc ssh`) use this process's terminal; when false their output
+    /// goes through `output` and `errorOutput` (tests).
+    public var inheritsTerminal: Bool
 
     public init(environment: [String: String], homeDirectory: String,
-                output: @escaping @Sendable (String) -> Void, errorOutput: @escaping @Sendable (String) -> Void) {
+                output: @escaping @Sendable (String) -> Void, errorOutput: @escaping @Sendable (String) -> Void,
+                inheritsTerminal: Bool = false) {
         self.environment = environment; self.homeDirectory = homeDirectory
-        self.output = output; self.errorOutput = errorOutput
+        self.output = output; self.errorOutput = errorOutput; self.inheritsTerminal = inheritsTerminal
     }
 
     /// This process's environment, stdout and stderr.
@@ -25,7 +29,33 @@ public struct CLIContext: Sendable {
             environment: env,
             homeDirectory: env["HOME"] ?? NSHomeDirectory(),
             output: { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) },
-            errorOutput: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+            errorOutput: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) },
+            inheritsTerminal: true)
+    }
+
+    /// Runs a program in the foreground and returns its exit status.
+    public func runForeground(_ path: String, _ arguments: [String]) async throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let captured = inheritsTerminal ? nil : (CapturedOutput(), CapturedOutput())
+        if let (out, err) = captured {
+            process.standardOutput = out.pipe
+            process.standardError = err.pipe
+            process.standardInput = FileHandle.nullDevice
+        }
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: CloudcError(.io, "cannot run \(path)", cause: "\(error)"))
+            }
+        }
+        if let (out, err) = captured {
+            if let text = out.finish() { output(text) }
+            if let text = err.finish() { errorOutput(text) }
+        }
+        return status
     }
 
     @TaskLocal public static var current: CLIContext = .process
@@ -44,4 +74,30 @@ public struct CLIContext: Sendable {
 struct StderrProgress: ProgressSink {
     let context: CLIContext
     func report(_ line: String) { context.errorOutput("• " + line) }
+}
+
+/// A child's output read as it comes (so a full pipe never stalls the child), kept whole.
+final class CapturedOutput: @unchecked Sendable {
+    let pipe = Pipe()
+    private let lock = NSLock()
+    private var data = Data()
+
+    init() {
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self, !chunk.isEmpty else { return }
+            self.lock.lock(); self.data.append(chunk); self.lock.unlock()
+        }
+    }
+
+    /// Everything the child wrote, without its final newline; nil when it wrote nothing.
+    func finish() -> String? {
+        pipe.fileHandleForReading.readabilityHandler = nil
+        let rest = pipe.fileHandleForReading.readDataToEndOfFile()
+        lock.lock(); data.append(rest); let all = data; lock.unlock()
+        guard !all.isEmpty else { return nil }
+        var text = String(decoding: all, as: UTF8.self)
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
 }

@@ -1,3 +1,4 @@
+import CLITestSupport
 import CloudcCore
 import Foundation
 import State

@@ -47,13 +47,18 @@ struct Start: AsyncParsableCommand {
 
         let began = Date()
         let lifecycle = try wiring.lifecycle(for: spec.cloud)
-        let state = try await lifecycle.start(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey,
+        var state = try await lifecycle.start(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey,
                                               command: "cloudc start \(template) -n \(name)")
         for line in NodeTable.render(state.nodes) { context.print(line) }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
         context.note("Cluster \(name) is up: \(state.nodes.count) node(s) in \(seconds) s.")
         if !noSetup, spec.setup != nil {
-            context.note("Note: node setup (SLURM) is not part of this version of cloudc yet; the nodes are running unconfigured.")
+            try await wiring.store.withLock(name, command: "cloudc start \(template) -n \(name) (setup)") {
+                state = try wiring.loadState(name)
+                try await wiring.runSetup(&state)
+            }
+            let total = String(format: "%.1f", Date().timeIntervalSince(began))
+            context.note("Cluster \(name) is ready in \(total) s. Log in with: cloudc ssh \(name)")
         }
         if (try? wiring.store.names().count) ?? 0 > 1, wiring.store.currentCluster() == nil {
             context.note("Several clusters exist: choose the one later commands act on with: cloudc use \(name)")

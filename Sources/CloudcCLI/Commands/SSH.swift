@@ -1,0 +1,47 @@
+import ArgumentParser
+import CloudcCore
+import Foundation
+
+struct Ssh: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssh",
+        abstract: "Log in to a node (the frontend by default) with the system ssh, or run a command there.",
+        discussion: "Uses the cluster's key and its own known_hosts, whose host keys cloudc pinned on first contact.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The cluster (default: the only one, or the one chosen with `cloudc use`).")
+    var name: String?
+
+    @Option(name: [.short, .customLong("node")], help: "The node to log in to (default: the frontend).")
+    var node: String?
+
+    @Argument(parsing: .postTerminator, help: "A command to run instead of a shell (after --).")
+    var command: [String] = []
+
+    func run() async throws {
+        let wiring = Wiring(global)
+        let context = wiring.context
+        let name = try wiring.clusterName(self.name)
+        let state = try wiring.loadState(name)
+        guard let target = node.map({ state.node(named: $0) }) ?? state.frontend else {
+            throw CloudcError(.notFound, "cluster \(name) has no node named '\(node ?? "frontend")'",
+                              fix: "see its nodes with: cloudc list-nodes \(name)")
+        }
+        // Pin (or check) the host key with libssh2 first, so the system ssh can insist on it.
+        let session = try await wiring.session(to: target, of: state)
+        await session.close()
+        guard let ssh = ["/usr/bin/ssh", "/bin/ssh"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw CloudcError(.unsupported, "the system ssh is not installed", fix: "install it: apt-get install openssh-client")
+        }
+        let login = state.spec.login
+        var arguments = ["-i", wiring.expandTilde(login.privateKey),
+                         "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
+                         "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+                         "-o", "GlobalKnownHostsFile=/dev/null",
+                         "\(login.user)@\(target.publicIP ?? target.privateIP ?? "")"]
+        if !command.isEmpty { arguments += ["--"] + command }
+        let status = try await context.runForeground(ssh, arguments)
+        if status != 0 { throw ExitCode(status) }
+    }
+}

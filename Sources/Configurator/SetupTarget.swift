@@ -1,0 +1,120 @@
+import CloudcCore
+import Foundation
+
+/// One node as the configurator sees it.
+public struct SetupNode: Sendable, Equatable {
+    public var name: String
+    public var group: String
+    /// The address cloudc reaches it at (public where there is one).
+    public var sshAddress: String
+    /// The address the other nodes reach it at.
+    public var privateAddress: String
+    public init(name: String, group: String, sshAddress: String, privateAddress: String) {
+        self.name = name; self.group = group; self.sshAddress = sshAddress; self.privateAddress = privateAddress
+    }
+}
+
+/// Bytes cloudc generated for a cluster (the munge key); never shown.
+public struct SecretFile: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let bytes: [UInt8]
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "<secret, \(bytes.count) bytes>" }
+    public var debugDescription: String { description }
+}
+
+/// The cluster a playbook is run against.
+public struct SetupTarget: Sendable {
+    public var cluster: String
+    /// Node groups in the spec's order; the frontend group first.
+    public var groups: [String]
+    public var frontendGroup: String
+    public var nodes: [SetupNode]
+    public var vars: [String: String]
+    public var traits: ProviderTraits
+    public var secrets: [String: SecretFile]
+    /// Commands need `sudo` (the login user is not root).
+    public var sudo: Bool
+
+    public init(cluster: String, groups: [String], frontendGroup: String, nodes: [SetupNode],
+                vars: [String: String], traits: ProviderTraits, secrets: [String: SecretFile], sudo: Bool) {
+        self.cluster = cluster; self.groups = groups; self.frontendGroup = frontendGroup; self.nodes = nodes
+        self.vars = vars; self.traits = traits; self.secrets = secrets; self.sudo = sudo
+    }
+
+    public var frontend: SetupNode? { nodes.first { $0.group == frontendGroup } }
+    public var workers: [SetupNode] { nodes.filter { $0.group != frontendGroup } }
+
+    /// The nodes a role's `hosts:` names: `all`, `frontend`, `workers` or group names.
+    func nodes(for hosts: [String], role: String) throws -> [SetupNode] {
+        var names = Set<String>()
+        for host in hosts {
+            switch host {
+            case "all": nodes.forEach { names.insert($0.name) }
+            case "frontend": frontend.map { _ = names.insert($0.name) }
+            case "workers": workers.forEach { names.insert($0.name) }
+            default:
+                guard groups.contains(host) else {
+                    throw CloudcError(.config, "role '\(role)' names hosts '\(host)', which is no node group of \(cluster)",
+                                      fix: "use all, frontend, workers or one of: \(groups.joined(separator: ", "))")
+                }
+                nodes.filter { $0.group == host }.forEach { names.insert($0.name) }
+            }
+        }
+        return nodes.filter { names.contains($0.name) }
+    }
+}
+
+/// What templates, `when:` and commands can refer to.
+struct SetupContext {
+    let target: SetupTarget
+    /// Facts gathered so far: node → fact name → stdout.
+    var facts: [String: [String: String]] = [:]
+
+    func values(for node: SetupNode) -> [String: TemplateValue] {
+        let frontend = target.frontend
+        var values: [String: TemplateValue] = [
+            "cluster": .map([
+                "name": .text(target.cluster),
+                "frontend": .map(["name": .text(frontend?.name ?? ""), "address": .text(frontend?.privateAddress ?? "")]),
+            ]),
+            "nodes": .list(target.nodes.map(nodeValue)),
+            "node": nodeValue(node),
+            "vars": .map(target.vars.mapValues { .text($0) }),
+            "shared_home": .flag(target.traits.sharedHome),
+            "slurm_cgroups": .flag(target.traits.slurmCgroups),
+            "sudo": .flag(target.sudo),
+        ]
+        if let slurm = try? slurmModel() { values["slurm"] = slurm.templateValue }
+        return values
+    }
+
+    private func nodeValue(_ node: SetupNode) -> TemplateValue {
+        let nodeFacts = facts[node.name] ?? [:]
+        return .map([
+            "name": .text(node.name),
+            "group": .text(node.group),
+            "address": .text(node.privateAddress),
+            "is_frontend": .flag(node.group == target.frontendGroup),
+            "facts": .map(nodeFacts.mapValues { .text($0) }),
+            "gpu_devices": .list(SlurmModel.parseGPUDevices(nodeFacts["gpu_devices"] ?? "").map { .text($0) }),
+        ])
+    }
+
+    func slurmModel() throws -> SlurmModel {
+        try SlurmModel(workers: target.groups.filter { $0 != target.frontendGroup }.map { group in
+            (group, target.workers.filter { $0.group == group }.map {
+                ($0.name, $0.privateAddress, facts[$0.name]?["hardware"], facts[$0.name]?["gpu_devices"])
+            })
+        })
+    }
+
+    /// Evaluates a `when:` condition: a value's truth, negated by a leading `!`.
+    func holds(_ condition: String?, for node: SetupNode, role: String) throws -> Bool {
+        guard var path = condition?.trimmingCharacters(in: .whitespaces), !path.isEmpty else { return true }
+        let negate = path.hasPrefix("!")
+        if negate { path = String(path.dropFirst()).trimmingCharacters(in: .whitespaces) }
+        let template = try Template(name: "when of role \(role)", source: "{{#\(path)}}yes{{/\(path)}}")
+        let shown = try template.render(values(for: node)) == "yes"
+        return shown != negate
+    }
+}

@@ -1,0 +1,98 @@
+import CloudcCore
+
+/// The SLURM view of a cluster, built from the nodes' facts: what slurm.conf and gres.conf say.
+///
+/// Pure: the configurator gathers `slurmd -C` and the GPU device list on each worker, and this
+/// turns them into node lines, partitions (one per node group) and GRES entries.
+public struct SlurmModel: Sendable, Equatable {
+    public struct NodeLine: Sendable, Equatable {
+        public var name: String
+        public var address: String
+        /// `CPUs=… Boards=… SocketsPerBoard=… CoresPerSocket=… ThreadsPerCore=… RealMemory=…`
+        public var hardware: String
+        public var gpuDevices: [String]
+        public var gres: String? { gpuDevices.isEmpty ? nil : "gpu:\(gpuDevices.count)" }
+    }
+    public struct Partition: Sendable, Equatable {
+        public var name: String
+        public var nodes: [String]
+        public var isDefault: Bool
+    }
+
+    public var nodes: [NodeLine]
+    public var partitions: [Partition]
+    public var hasGPUs: Bool { nodes.contains { !$0.gpuDevices.isEmpty } }
+
+    /// The keys of `slurmd -C` that describe hardware (NodeName and UpTime are not).
+    static let hardwareKeys = ["CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory"]
+
+    /// Reads the first line of `slurmd -C` (`NodeName=x CPUs=2 … RealMemory=24105`).
+    public static func parseHardware(_ output: String, node: String) throws -> String {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("NodeName=") }) else {
+            throw CloudcError(.remote, "\(node): `slurmd -C` printed no NodeName line",
+                              fix: "check that slurmd is installed on \(node) and runs (`slurmd -C`)",
+                              cause: String(output.prefix(200)))
+        }
+        var values: [String: String] = [:]
+        for field in line.split(separator: " ") {
+            let pair = field.split(separator: "=", maxSplits: 1).map(String.init)
+            if pair.count == 2 { values[pair[0]] = pair[1] }
+        }
+        let missing = ["CPUs", "RealMemory"].filter { values[$0] == nil }
+        guard missing.isEmpty else {
+            throw CloudcError(.remote, "\(node): `slurmd -C` did not report \(missing.joined(separator: ", "))",
+                              fix: "check slurmd on \(node)", cause: String(line.prefix(200)))
+        }
+        return hardwareKeys.compactMap { key in values[key].map { "\(key)=\($0)" } }.joined(separator: " ")
+    }
+
+    /// Device paths from the GPU detection fact: one `/dev/nvidiaN` per line, sorted by N.
+    public static func parseGPUDevices(_ output: String) -> [String] {
+        output.split(separator: "\n")
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.range(of: #"^/dev/nvidia[0-9]+$"#, options: .regularExpression) != nil }
+            .sorted { (Int($0.dropFirst("/dev/nvidia".count)) ?? 0) < (Int($1.dropFirst("/dev/nvidia".count)) ?? 0) }
+    }
+
+    /// Worker groups in spec order, each with its nodes; the first group with nodes is the default partition.
+    public init(workers: [(group: String, nodes: [(name: String, address: String, hardwareFact: String?, gpuFact: String?)])]) throws {
+        var lines: [NodeLine] = []
+        var partitions: [Partition] = []
+        for (group, members) in workers {
+            for member in members {
+                guard let fact = member.hardwareFact else {
+                    throw CloudcError(.internalError, "no hardware facts for \(member.name) when writing slurm.conf",
+                                      fix: "the playbook must gather `hardware: slurmd -C` on workers before a role renders slurm.conf")
+                }
+                lines.append(NodeLine(name: member.name, address: member.address,
+                                      hardware: try SlurmModel.parseHardware(fact, node: member.name),
+                                      gpuDevices: SlurmModel.parseGPUDevices(member.gpuFact ?? "")))
+            }
+            if !members.isEmpty {
+                partitions.append(Partition(name: group, nodes: members.map(\.name), isDefault: partitions.isEmpty))
+            }
+        }
+        self.nodes = lines
+        self.partitions = partitions
+    }
+
+    /// The template view: `slurm.nodes`, `slurm.partitions`, `slurm.gres` (gres.conf lines), `slurm.has_gpus`.
+    public var templateValue: TemplateValue {
+        .map([
+            "nodes": .list(nodes.map { node in
+                var entry: [String: TemplateValue] = [
+                    "name": .text(node.name), "address": .text(node.address), "hardware": .text(node.hardware),
+                ]
+                entry["gres"] = node.gres.map { .text($0) } ?? .flag(false)
+                return .map(entry)
+            }),
+            "partitions": .list(partitions.map {
+                .map(["name": .text($0.name), "nodes": .text($0.nodes.joined(separator: ",")), "default": .flag($0.isDefault)])
+            }),
+            "gres": .list(nodes.flatMap { node in
+                node.gpuDevices.map { TemplateValue.map(["node": .text(node.name), "file": .text($0)]) }
+            }),
+            "has_gpus": .flag(hasGPUs),
+        ])
+    }
+}

@@ -1,0 +1,198 @@
+import CLITestSupport
+import CloudcCore
+import Foundation
+import State
+import Testing
+import TestSupport
+
+/// A real SLURM cluster on this machine: systemd-nspawn nodes, configured over SSH by the
+/// shipped playbook, used with sbatch/srun, resized and stopped. Needs root (as in CI).
+@Suite(.serialized) struct LocalClusterTests {
+    static func config(root: String, computeMin: Int = 1) -> String {
+        """
+        clouds:
+          local:
+            provider: local
+            root: \(root)
+        logins:
+          default:
+            user: root
+            private_key: $HOME/id_ed25519
+        setups:
+          slurm:
+            playbook: slurm
+        clusters:
+          lab:
+            cloud: local
+            setup: slurm
+            groups:
+              frontend: {count: 1}
+              compute: {count: 2, min: \(computeMin)}
+              gpu: {count: 1}
+        """
+    }
+
+    struct Cluster {
+        let user: UserMachine
+        let root: TemporaryDirectory
+
+        /// Runs a shell command on a node through `cloudc ssh`; fails the test on a non-zero status.
+        func sh(_ command: String, on node: String? = nil, sourceLocation: SourceLocation = #_sourceLocation) async -> String {
+            var args = ["ssh", "lab"]
+            if let node { args += ["-n", node] }
+            args += ["--", command]
+            let result = await user.cloudc(args)
+            #expect(result.status == 0, "`\(command)` on \(node ?? "frontend"): \(result.stderr)", sourceLocation: sourceLocation)
+            return result.stdout
+        }
+
+        /// Polls `command` on the frontend until its output satisfies `done`.
+        func until(_ what: String, timeout: Double = 120, _ command: String,
+                   _ done: (String) -> Bool) async throws -> String {
+            let start = Date()
+            while true {
+                let out = await user.cloudc(["ssh", "lab", "--", command]).stdout
+                if done(out) { return out }
+                if Date().timeIntervalSince(start) > timeout {
+                    throw PeerError("timed out waiting for \(what); last output of `\(command)`: \(out)")
+                }
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+            }
+        }
+    }
+
+    static func requireRoot() throws {
+        guard geteuid() == 0 else {
+            throw PeerError("the local cluster tests need root (systemd-nspawn, bridges, mounts): run them as root, as CI does")
+        }
+    }
+
+    func timed<T>(_ label: String, _ body: () async throws -> T) async rethrows -> T {
+        let start = Date()
+        let value = try await body()
+        print(String(format: "timing: %@ %.1f s", label, Date().timeIntervalSince(start)))
+        return value
+    }
+
+    @Test func startRunJobsResizeAndStopLeaveNothingBehind() async throws {
+        try Self.requireRoot()
+        let root = try TemporaryDirectory("cloudc-local")
+        let user = try UserMachine(moto: nil, config: Self.config(root: root.path),
+                                   extraEnvironment: ["CLOUDC_SHARE": Paths.repoRoot, "CLOUDC_SSH_WAIT": "120"])
+        let cluster = Cluster(user: user, root: root)
+
+        // start → a configured SLURM cluster.
+        let start = await timed("start to SLURM ready") { await user.cloudc("start", "lab") }
+        #expect(start.status == 0, "\(start.stderr)")
+        guard start.status == 0 else { _ = await user.cloudc("stop", "lab"); return }
+        #expect(start.stderr.contains("[slurm-controller] frontend001: changed"))
+
+        // SLURM sees both compute nodes idle (sinfo -N: one line per node).
+        let idle = try await cluster.until("compute nodes idle", "sinfo -h -N -p compute -o '%N %t'") {
+            $0.contains("compute001 idle") && $0.contains("compute002 idle")
+        }
+        #expect(idle.split(separator: "\n").count == 2)
+
+        // A second setup changes nothing and is faster than the first.
+        let again = await timed("second setup") { await user.cloudc("setup", "lab") }
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains(" 0 changed"), "\(again.stderr)")
+
+        // The config SLURM runs is the one cloudc generated, and slurmctld parsed it.
+        let conf = await cluster.sh("scontrol show partition compute")
+        #expect(conf.contains("Nodes=compute[001-002]"))
+
+        // A 4-task job array runs on both compute nodes; its output is read back over SSH.
+        let job = await cluster.sh("mkdir -p /home/jobs && sbatch --parsable -p compute --array=1-4 -o '/home/jobs/out-%a.txt' --wrap 'hostname; sleep 3'")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Int(job) != nil, "sbatch printed \(job)")
+        _ = try await cluster.until("the array to finish", "squeue -h -j \(job)") { $0.isEmpty }
+        let outputs = await cluster.sh("cat /home/jobs/out-1.txt /home/jobs/out-2.txt /home/jobs/out-3.txt /home/jobs/out-4.txt")
+        let hosts = outputs.split(separator: "\n").map(String.init)
+        #expect(hosts.count == 4)
+        #expect(Set(hosts) == ["compute001", "compute002"], "tasks ran on \(hosts)")
+
+        // GPUs without a GPU: device nodes with NVIDIA's major number and an nvidia-smi that
+        // reports them, then setup again: gres.conf and slurm.conf carry them, srun hands one out.
+        _ = await cluster.sh("""
+            mknod -m 666 /dev/nvidia0 c 195 0 && mknod -m 666 /dev/nvidia1 c 195 1 &&
+            printf '#!/bin/sh\\necho 0\\necho 1\\n' > /usr/local/bin/nvidia-smi && chmod +x /usr/local/bin/nvidia-smi
+            """, on: "gpu001")
+        let gpuSetup = await user.cloudc("setup", "lab")
+        #expect(gpuSetup.status == 0, "\(gpuSetup.stderr)")
+        let gres = await cluster.sh("cat /etc/slurm/gres.conf; grep '^NodeName=gpu001' /etc/slurm/slurm.conf")
+        #expect(gres.contains("NodeName=gpu001 Name=gpu File=/dev/nvidia0"))
+        #expect(gres.contains("NodeName=gpu001 Name=gpu File=/dev/nvidia1"))
+        #expect(gres.contains("Gres=gpu:2"))
+        _ = try await cluster.until("gpu001 idle with its GPUs", "sinfo -h -N -n gpu001 -o '%t %G'") {
+            $0.hasPrefix("idle") && $0.contains("gpu:2")
+        }
+        let visible = await cluster.sh("srun -p gpu --gres=gpu:1 printenv CUDA_VISIBLE_DEVICES")
+        #expect(visible.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+
+        // resize +1 while a job runs: a third compute node joins, the job lives on.
+        let long = await cluster.sh("sbatch --parsable -p compute --wrap 'sleep 300'").trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try await cluster.until("the long job to run", "squeue -h -j \(long) -o %T") { $0.contains("RUNNING") }
+        let grow = await timed("resize +1") { await user.cloudc("resize", "+1", "compute") }
+        #expect(grow.status == 0, "\(grow.stderr)")
+        _ = try await cluster.until("compute003 idle", "sinfo -h -N -n compute003 -o %t") { $0.hasPrefix("idle") }
+        #expect(await cluster.sh("squeue -h -j \(long) -o %T").contains("RUNNING"))
+
+        // resize -1: the highest-numbered node is drained and removed; the job still runs.
+        let shrink = await timed("resize -1") { await user.cloudc("resize", "-1", "compute") }
+        #expect(shrink.status == 0, "\(shrink.stderr)")
+        #expect(!(await cluster.sh("sinfo -h -N -o %N")).contains("compute003"))
+        #expect(await cluster.sh("squeue -h -j \(long) -o %T").contains("RUNNING"))
+        let nodes = await user.cloudc("list-nodes", "lab")
+        #expect(!nodes.stdout.contains("compute003") && nodes.stdout.contains("compute002"))
+
+        // The group's min holds.
+        let belowMin = await user.cloudc("resize", "-2", "compute")
+        #expect(belowMin.status != 0 && belowMin.stderr.contains("min"))
+
+        // stop leaves no container, mount, interface, directory or state behind.
+        let bridges = try recordedBridges(user)
+        #expect(!bridges.isEmpty)
+        let stop = await timed("stop") { await user.cloudc("stop", "lab") }
+        #expect(stop.status == 0, "\(stop.stderr)")
+        try expectNothingLeft(root: root.path, user: user, bridges: bridges)
+    }
+
+    /// The bridges the state records for cluster lab (the provider's own names).
+    func recordedBridges(_ user: UserMachine) throws -> [String] {
+        let state = try StateStore(home: user.home.path + "/.cloudc").load("lab")
+        return (state?.resources ?? []).filter { $0.kind == .bridge }.map(\.name)
+    }
+
+    func expectNothingLeft(root: String, user: UserMachine, bridges: [String]) throws {
+        let links = try Run.program("/sbin/ip", ["-o", "link"]).stdout
+        for bridge in bridges { #expect(!links.contains(" \(bridge):"), "bridge \(bridge) left") }
+        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+        #expect(!mounts.contains(root), "mounts left under \(root)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        #expect(left.isEmpty, "left in \(root): \(left)")
+        let processes = try Run.program("/bin/ps", ["-eo", "args"]).stdout
+        #expect(!processes.split(separator: "\n").contains { $0.contains("systemd-nspawn") && $0.contains(root) })
+        #expect(user.stateFiles().isEmpty)
+        let clusters = (try? FileManager.default.contentsOfDirectory(atPath: user.stateDirectory)) ?? []
+        #expect(!clusters.contains { $0.hasPrefix("lab.") }, "cluster files left: \(clusters)")
+    }
+}
+
+@Suite struct ResizeArgumentTests {
+    @Test func signedCountsAreCountsNotOptions() async throws {
+        let root = try TemporaryDirectory("cloudc-local")
+        let user = try UserMachine(moto: nil, config: LocalClusterTests.config(root: root.path))
+        for words in [["-1", "compute"], ["+4", "gpu"], ["lab", "-2", "compute"]] {
+            let result = await user.cloudc(["resize"] + words)
+            // Parsed: it gets as far as looking for the cluster.
+            #expect(result.status == 1, "\(words): \(result.stderr)")
+            #expect(result.stderr.contains("no cluster"), "\(words): \(result.stderr)")
+        }
+        for words in [["4", "gpu"], ["+x", "gpu"], ["+0", "gpu"], ["gpu"], ["a", "b", "+1", "gpu"]] {
+            let result = await user.cloudc(["resize"] + words)
+            #expect(result.status == 2, "\(words): \(result.stderr)")
+            #expect(result.stderr.contains("+N|-N GROUP"), "\(words): \(result.stderr)")
+        }
+    }
+}
