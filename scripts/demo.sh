@@ -1,40 +1,49 @@
 #!/usr/bin/env bash
-# The main job, on this machine alone: start moto_server (a local EC2) on 127.0.0.1, start a
-# 1 frontend + 2 compute cluster on it with cloudc, list its nodes, stop it, verify nothing
-# is left. Uses a throw-away CLOUDC_HOME; touches no real cloud.
+# The main job, on this machine alone (as root): a SLURM cluster of 1 frontend + 2 compute
+# nodes made of systemd-nspawn containers (the `local` provider), configured by cloudc over
+# SSH; a 4-task job array run on it and its output shown; then the cluster stopped and a
+# check that nothing was left. Uses a throw-away CLOUDC_HOME.
 set -euo pipefail
-CLOUDC=${1:-$(cd "$(dirname "$0")/.." && swift build --show-bin-path)/cloudc}
-PEERS="$(cd "$(dirname "$0")/../Tests/peers" && pwd)"
+ROOT_DIR="$(cd "$(dirname "$0")/.." && pwd)"
+CLOUDC=${1:-$(cd "$ROOT_DIR" && swift build --show-bin-path)/cloudc}
 WORK=$(mktemp -d)
-source "$(dirname "$0")/lib/moto.sh"
-export CLOUDC_HOME="$WORK/cloudc" CLOUDC_POLL_SECONDS=0.2
+export CLOUDC_HOME="$WORK/cloudc"
+[ -d /usr/local/share/cloudc/playbooks ] || export CLOUDC_SHARE="$ROOT_DIR"
 mkdir -p "$CLOUDC_HOME"
 ssh-keygen -q -t ed25519 -N "" -f "$WORK/id_ed25519"
 cat >"$CLOUDC_HOME/config.yaml" <<YAML
 clouds:
-  aws:
-    provider: ec2
-    region: us-east-1
-    endpoint: $MOTO_ENDPOINT
+  local:
+    provider: local
+    root: $WORK/nodes
 logins:
   default:
-    user: ubuntu
+    user: root
     private_key: $WORK/id_ed25519
+setups:
+  slurm:
+    playbook: slurm
 clusters:
   demo:
-    cloud: aws
-    image: ami-785db401
-    ssh_from: 203.0.113.0/24
+    cloud: local
+    setup: slurm
     groups:
-      frontend: {count: 1, flavor: t3.medium}
-      compute:  {count: 2, flavor: c5.xlarge}
+      frontend: {count: 1}
+      compute:  {count: 2}
 YAML
+cleanup() { "$CLOUDC" stop demo >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
 set -x
-"$CLOUDC" list-templates
-"$CLOUDC" start demo --no-setup
-"$CLOUDC" list
+"$CLOUDC" start demo
 "$CLOUDC" list-nodes
-"$CLOUDC" stop
+"$CLOUDC" ssh -- sinfo -N
+"$CLOUDC" ssh -- 'mkdir -p /home/demo && cd /home/demo && sbatch --wait --array=1-4 -o "out-%a.txt" --wrap "echo task \$SLURM_ARRAY_TASK_ID of job \$SLURM_ARRAY_JOB_ID ran on \$(hostname)"'
+"$CLOUDC" ssh -- 'cat /home/demo/out-*.txt'
+"$CLOUDC" stop demo
 set +x
-python3 "$PEERS/ec2_inventory.py" "$MOTO_ENDPOINT" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" demo \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); left=len(d["live_instances"])+len(d["key_pairs"])+len(d["security_groups"]); print("left behind in the cloud:", left); sys.exit(1 if left else 0)'
+trap - EXIT
+left=$(find "$WORK/nodes" -mindepth 1 2>/dev/null | wc -l)
+mounts=$(grep -c "$WORK" /proc/mounts || true)
+echo "left behind: $left files, $mounts mounts"
+rm -rf "$WORK"
+[ "$left" = 0 ] && [ "$mounts" = 0 ]
