@@ -95,29 +95,54 @@ public struct ClusterLifecycle: Sendable {
         }
         if !plan.adoptions.isEmpty { try store.save(state) }
 
+        // Intent first: every launch and its nodes are on disk before the cloud is asked.
+        var requests: [LaunchRequest] = []
         for launch in plan.launches {
             guard let group = state.spec.group(named: launch.group) else { continue }
-            // Intent first: the launch and its nodes are on disk before the cloud is asked.
             if !state.launches.contains(where: { $0.token == launch.token }) {
                 state.launches.append(LaunchRecord(token: launch.token, group: launch.group, nodes: launch.nodes, requestedAt: Date()))
             }
             for node in launch.nodes {
                 state.upsert(NodeRecord(name: node, group: group.name, state: .requested, flavor: group.flavor))
             }
-            try store.save(state)
-            progress.report("Launching \(launch.nodes.count) \(group.name) node(s) (\(group.flavor)\(group.spot ? ", spot" : "")): \(launch.nodes.joined(separator: ", "))")
-            let instances = try await provider.launch(LaunchRequest(
+            requests.append(LaunchRequest(
                 cluster: state.name, incarnation: state.incarnation, group: group, nodes: launch.nodes,
                 token: launch.token, image: group.image ?? state.spec.image, access: access, resources: state.resources))
-            for instance in instances {
-                guard let node = instance.node else { continue }
-                state.upsert(record(node, group: group.name, instance: instance, spec: state.spec))
-            }
-            if let index = state.launches.firstIndex(where: { $0.token == launch.token }) {
-                state.launches[index].status = .launched
-            }
-            try store.save(state)
         }
+        guard !requests.isEmpty else { return }
+        try store.save(state)
+        for request in requests {
+            let group = request.group
+            progress.report("Launching \(request.nodes.count) \(group.name) node(s) (\(group.flavor)\(group.spot ? ", spot" : "")): \(request.nodes.joined(separator: ", "))")
+        }
+
+        // The groups launch at once; each result is recorded as it comes, and a failed launch
+        // does not lose the others' (its own instances, if any, are adopted by tag on resume).
+        let provider = self.provider
+        var firstFailure: Error?
+        try await withThrowingTaskGroup(of: (LaunchRequest, Result<[CloudInstance], Error>).self) { tasks in
+            for request in requests {
+                tasks.addTask {
+                    do { return (request, .success(try await provider.launch(request))) } catch { return (request, .failure(error)) }
+                }
+            }
+            for try await (request, result) in tasks {
+                switch result {
+                case .failure(let error):
+                    if firstFailure == nil { firstFailure = error }
+                case .success(let instances):
+                    for instance in instances {
+                        guard let node = instance.node else { continue }
+                        state.upsert(record(node, group: request.group.name, instance: instance, spec: state.spec))
+                    }
+                    if let index = state.launches.firstIndex(where: { $0.token == request.token }) {
+                        state.launches[index].status = .launched
+                    }
+                    try store.save(state)
+                }
+            }
+        }
+        if let firstFailure { throw firstFailure }
     }
 
     func record(_ node: String, group: String, instance: CloudInstance, spec: ClusterSpec) -> NodeRecord {
