@@ -80,11 +80,22 @@ import TestSupport
         let user = try UserMachine(moto: nil, config: Self.config(root: root.path),
                                    extraEnvironment: ["CLOUDC_SHARE": Paths.repoRoot, "CLOUDC_SSH_WAIT": "120"])
         let cluster = Cluster(user: user, root: root)
+        do {
+            try await exercise(cluster)
+        } catch {
+            // Never leave nodes running on the machine (nor their folders to the temporary-directory cleanup).
+            _ = await user.cloudc("stop", "lab")
+            throw error
+        }
+    }
+
+    func exercise(_ cluster: Cluster) async throws {
+        let user = cluster.user, root = cluster.root
 
         // start → a configured SLURM cluster.
         let start = await timed("start to SLURM ready") { await user.cloudc("start", "lab") }
         #expect(start.status == 0, "\(start.stderr)")
-        guard start.status == 0 else { _ = await user.cloudc("stop", "lab"); return }
+        guard start.status == 0 else { throw PeerError("start failed") }
         #expect(start.stderr.contains("[slurm-controller] frontend001: changed"))
 
         // SLURM sees both compute nodes idle (sinfo -N: one line per node).
@@ -146,8 +157,13 @@ import TestSupport
         let nodes = await user.cloudc("list-nodes", "lab")
         #expect(!nodes.stdout.contains("compute003") && nodes.stdout.contains("compute002"))
 
+        // Growing again reuses the freed address with a new node and host key: no stale pin refuses it.
+        let regrow = await user.cloudc("resize", "+1", "compute")
+        #expect(regrow.status == 0, "\(regrow.stderr)")
+        _ = try await cluster.until("the new compute003 idle", "sinfo -h -N -n compute003 -o %t") { $0.hasPrefix("idle") }
+
         // The group's min holds.
-        let belowMin = await user.cloudc("resize", "-2", "compute")
+        let belowMin = await user.cloudc("resize", "-3", "compute")
         #expect(belowMin.status != 0 && belowMin.stderr.contains("min"))
 
         // stop leaves no container, mount, interface, directory or state behind.
