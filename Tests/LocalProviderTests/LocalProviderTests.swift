@@ -169,8 +169,9 @@ extension LocalProviderTests {
             let instance = try #require(launched.first)
             let files = cluster.provider.layout.node(cluster: cluster.access.cluster, incarnation: cluster.access.incarnation, node: "compute001")
             let pid = try #require(pid_t(String(contentsOfFile: files.pidPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-            // Kill it once the container's own systemd runs (killed earlier, the container dies with it).
-            for _ in 0..<100 where HostView.processes(rootedAt: files.root).isEmpty { try await Task.sleep(nanoseconds: 100_000_000) }
+            // Kill it once the container has booted past its own systemd (its services run): killed
+            // while nspawn still sets the container up, the container dies with it.
+            for _ in 0..<200 where HostView.processes(rootedAt: files.root).count < 3 { try await Task.sleep(nanoseconds: 100_000_000) }
             kill(pid, SIGKILL)
             for _ in 0..<50 where HostView.nspawnProcesses(under: files.root).count > 0 { try await Task.sleep(nanoseconds: 100_000_000) }
             let listed = try await cluster.provider.instances(cluster: cluster.access.cluster, incarnation: cluster.access.incarnation)
