@@ -91,4 +91,16 @@ extension Wiring {
             knownHosts: KnownHosts(path: store.knownHostsPath(of: state.name)),
             progress: { [progress] line in progress.report(line) })
     }
+
+    /// Drops the pinned host keys of nodes whose instance was replaced (a lost node relaunched,
+    /// a node removed): their successor may come up on the same address with a new key.
+    func forgetReplacedNodes(before: ClusterState?, after: ClusterState) throws {
+        guard let before else { return }
+        let knownHosts = KnownHosts(path: store.knownHostsPath(of: after.name))
+        for old in before.nodes where old.instanceID != nil && after.node(named: old.name)?.instanceID != old.instanceID {
+            for address in Set([old.publicIP, old.privateIP].compactMap { $0 }) {
+                try knownHosts.forget(host: address)
+            }
+        }
+    }
 }

@@ -3,7 +3,6 @@ import CloudcCore
 import Configurator
 import Foundation
 import Planner
-import SSH
 
 struct Resize: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,14 +66,9 @@ struct Resize: AsyncParsableCommand {
                     // SLURM forgets the nodes before they go.
                     try await wiring.runSetup(&state, excluding: Set(names))
                 }
+                let before = state
                 try await lifecycle.shrink(&state, group: group, removing: plan.remove)
-                // A later node may get the same address with a new host key: the old pins go with their nodes.
-                let knownHosts = KnownHosts(path: wiring.store.knownHostsPath(of: name))
-                for node in plan.remove {
-                    for address in Set([node.publicIP, node.privateIP].compactMap { $0 }) {
-                        try knownHosts.forget(host: address)
-                    }
-                }
+                try wiring.forgetReplacedNodes(before: before, after: state)
                 if configured {
                     state.setupCompletedAt = Date()
                     try wiring.store.save(state)

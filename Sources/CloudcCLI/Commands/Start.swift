@@ -49,6 +49,7 @@ struct Start: AsyncParsableCommand {
         let lifecycle = try wiring.lifecycle(for: spec.cloud)
         var state = try await lifecycle.start(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey,
                                               command: "cloudc start \(template) -n \(name)")
+        try wiring.forgetReplacedNodes(before: existing, after: state)
         for line in NodeTable.render(state.nodes) { context.print(line) }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
         context.note("Cluster \(name) is up: \(state.nodes.count) node(s) in \(seconds) s.")
