@@ -33,6 +33,7 @@ struct EC2ClusterTests {
             #expect(list.status == 0)
             #expect(list.stdout.contains("aws-demo"))
             #expect(list.stdout.contains("running"))
+            #expect(list.stdout.contains("pending"), "started with --no-setup, so its setup is due")
 
             // The name may be left out when only one cluster exists.
             let nodes = await user.cloudc("list-nodes", "--json")

@@ -97,6 +97,8 @@ import TestSupport
         #expect(start.status == 0, "\(start.stderr)")
         guard start.status == 0 else { throw PeerError("start failed") }
         #expect(start.stderr.contains("[slurm-controller] frontend001: changed"))
+        let listed = await user.cloudc("list")
+        #expect(listed.stdout.contains("running") && listed.stdout.contains("done"), "\(listed.stdout)")
 
         // SLURM sees both compute nodes idle (sinfo -N: one line per node).
         let idle = try await cluster.until("compute nodes idle", "sinfo -h -N -p compute -o '%N %t'") {

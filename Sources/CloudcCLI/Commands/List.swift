@@ -15,16 +15,18 @@ struct List: AsyncParsableCommand {
             return
         }
         let current = wiring.store.currentCluster()
-        var table = Table(header: ["NAME", "TEMPLATE", "CLOUD", "NODES", "STATE"])
+        var table = Table(header: ["NAME", "TEMPLATE", "CLOUD", "NODES", "STATE", "SETUP"])
         for name in names {
             let marker = name == current ? "*" : ""
             do {
                 guard let state = try wiring.store.load(name) else { continue }
                 let groups = state.spec.groups.map { group in "\(state.nodes.filter { $0.group == group.name }.count) \(group.name)" }
+                // pending: nodes not (yet, or no longer all) configured; run `cloudc setup`.
+                let setup = state.spec.setup == nil ? "-" : state.setupCompletedAt == nil ? "pending" : "done"
                 table.rows.append([name + marker, state.spec.template, "\(state.spec.cloud.name) (\(state.spec.cloud.provider.rawValue))",
-                                   groups.joined(separator: ", "), state.phase.rawValue])
+                                   groups.joined(separator: ", "), state.phase.rawValue, setup])
             } catch {
-                table.rows.append([name + marker, "?", "?", "?", "unreadable: see cloudc list-nodes \(name)"])
+                table.rows.append([name + marker, "?", "?", "?", "unreadable: see cloudc list-nodes \(name)", "?"])
             }
         }
         for line in table.render() { wiring.context.print(line) }
