@@ -65,6 +65,8 @@ let package = Package(
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),
         .testTarget(name: "EC2Tests", dependencies: ["CLITestSupport", "CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
+        // cloudc on gce clouds, run as a user would.
+        .testTarget(name: "GCETests", dependencies: ["CLITestSupport", "TestSupport"]),
         // Need root: boot systemd-nspawn nodes on this machine.
         .testTarget(name: "LocalProviderTests", dependencies: ["CloudcCLI", "Providers", "TestSupport"]),
         .testTarget(name: "LocalClusterTests", dependencies: ["CLITestSupport", "CloudcCore", "State", "TestSupport"]),
