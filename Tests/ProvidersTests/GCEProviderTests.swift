@@ -65,7 +65,8 @@ import Testing
             "networkInterfaces": [["network": "projects/proj-1/global/networks/default",
                                    "accessConfigs": [["type": "ONE_TO_ONE_NAT", "name": "External NAT"]]]],
             "metadata": ["items": [["key": "ssh-keys", "value": .string("debian:\(Self.publicKey)")],
-                                   ["key": "block-project-ssh-keys", "value": "true"]]],
+                                   ["key": "block-project-ssh-keys", "value": "true"],
+                                   ["key": "enable-oslogin", "value": "FALSE"]]],
         ])
         #expect(instances == [CloudInstance(
             id: "us-central1-a/demo-compute001-1a2b3c4d", node: "compute001", group: "compute",

@@ -377,9 +377,12 @@ public struct GCEProvider: CloudProvider {
             "tags": ["items": [.string(GCENames.clusterTag(cluster: request.cluster, incarnation: request.incarnation))]],
             "disks": [.object(["boot": true, "autoDelete": true, "type": "PERSISTENT", "initializeParams": .object(initialize)])],
             "networkInterfaces": [.object(interface)],
+            // The login's key only: project-wide keys are blocked, and OS Login (which would
+            // ignore ssh-keys) is off for these VMs unless an organization policy forces it.
             "metadata": ["items": [
                 ["key": "ssh-keys", "value": .string("\(request.access.loginUser):\(request.access.publicKey)")],
                 ["key": "block-project-ssh-keys", "value": "true"],
+                ["key": "enable-oslogin", "value": "FALSE"],
             ]],
         ]
         // N1 takes attached GPUs; accelerator-optimized types bring their own.
