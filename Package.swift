@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "Providers", dependencies: [
             "CloudcCore",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),   // RSA for Google's RS256 JWTs
         ]),
         // libssh2 for Swift: its headers, plus inline wrappers for the macros Swift cannot import.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
@@ -54,12 +55,18 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
-        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "TestSupport"]),
+        .testTarget(name: "ProvidersTests", dependencies: [
+            "Providers", "TestSupport",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"]),
         .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),
         .testTarget(name: "EC2Tests", dependencies: ["CLITestSupport", "CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
+        // cloudc on gce clouds, run as a user would.
+        .testTarget(name: "GCETests", dependencies: ["CLITestSupport", "TestSupport"]),
         // Need root: boot systemd-nspawn nodes on this machine.
         .testTarget(name: "LocalProviderTests", dependencies: ["CloudcCLI", "Providers", "TestSupport"]),
         .testTarget(name: "LocalClusterTests", dependencies: ["CLITestSupport", "CloudcCore", "State", "TestSupport"]),

@@ -63,10 +63,30 @@ struct Wiring {
             return EC2Provider(client: client, settings: settings, credentialsSource: credentials.source)
         case .local(let settings):
             return LocalProvider(cloudName: cloud.name, settings: settings, progress: progress)
-        case .gce, .openstack:
+        case .gce(let settings):
+            return try gceProvider(cloud: cloud, settings: settings)
+        case .openstack:
             throw CloudcError(.unsupported, "the \(cloud.provider.rawValue) provider is not available in this version of cloudc",
-                              fix: "use a cloud with provider: ec2 or local for now")
+                              fix: "use a cloud with provider: gce, ec2 or local for now")
         }
+    }
+
+    /// Compute Engine: credentials (config, GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+    /// application-default credentials, metadata server), a cached token, the REST client.
+    func gceProvider(cloud: CloudSpec, settings: GCESettings) throws -> GCEProvider {
+        let resolver = GoogleCredentialResolver(environment: context.environment, homeDirectory: context.homeDirectory)
+        let credentials = try resolver.credentials(for: settings, cloud: cloud.name)
+        let project = try resolver.project(for: settings, credentials: credentials, cloud: cloud.name)
+        guard let baseURL = GCEClient.baseURL(endpoint: cloud.endpoint) else {
+            throw CloudcError(.config, "clouds.\(cloud.name).endpoint '\(cloud.endpoint ?? "")' is not an http(s) URL",
+                              fix: "use a URL such as \(GCEClient.defaultBaseURL), or remove endpoint:")
+        }
+        let fetcher = GoogleTokenFetcher(credentials: credentials, transport: URLSessionTransport(timeout: 30),
+                                         metadataTransport: URLSessionTransport(timeout: 3))
+        // operations.wait holds a request open for up to two minutes.
+        let client = GCEClient(baseURL: baseURL, project: project, auth: GoogleAuth(fetcher: fetcher),
+                               transport: URLSessionTransport(timeout: 150))
+        return GCEProvider(client: client, settings: settings, credentialsSource: credentials.source, progress: progress)
     }
 
     func lifecycle(for cloud: CloudSpec) throws -> ClusterLifecycle {

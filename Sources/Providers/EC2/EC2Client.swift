@@ -58,27 +58,9 @@ public struct EC2Client: Sendable {
         return root
     }
 
-    /// application/x-www-form-urlencoded as the AWS SDKs send it: RFC 3986 unreserved
-    /// characters as they are, space as `+`, everything else percent-encoded.
+    /// application/x-www-form-urlencoded as the AWS SDKs send it.
     static func formEncode(_ parameters: [(String, String)]) -> String {
-        parameters.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
-    }
-
-    static func percentEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: " "):
-                out += "+"
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"),
-                 UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.unicodeScalars.append(UnicodeScalar(byte))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
+        FormEncoding.form(parameters)
     }
 }
 
