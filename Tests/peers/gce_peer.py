@@ -303,6 +303,8 @@ class SchemaValidator:
             if not isinstance(value, list):
                 raise self._bad_value(path, schema.get("items", {}), key[:1].upper() + key[1:], value)
             for i, item in enumerate(value):
+                if item is None:  # unlike a field, an element cannot be left out with null
+                    raise self._bad_value(f"{path}[{i}]", schema.get("items", {}), key[:1].upper() + key[1:], item)
                 self._field(item, schema.get("items", {}), f"{path}[{i}]", owner, key)
             return
         if isinstance(value, list):
@@ -1057,7 +1059,7 @@ class Peer:
             "drop": {"count", "prefix", "method"},
             "delay": {"count", "prefix", "method", "seconds"},
             "capacity": {"zone", "machineType", "count", "code"},
-            "quota": {"zone", "metric", "limit", "count"},
+            "quota": {"zone", "metric", "limit", "count", "synchronous"},
         }
         if kind not in allowed:
             raise ValueError(f"kind must be one of {sorted(allowed)}")
@@ -1655,6 +1657,8 @@ class Peer:
         if quota:
             region = ZONE_REGION[ctx.zone]
             message = f"Quota '{quota['metric']}' exceeded.  Limit: {float(quota['limit'])} in region {region}."
+            if quota.get("synchronous"):  # some quotas are checked before the operation starts
+                raise ApiError(403, "quotaExceeded", message, domain="usageLimits")
             return ([{"code": "QUOTA_EXCEEDED", "message": message,
                       "errorDetails": [{"quotaInfo": {"metricName": f"compute.googleapis.com/{quota['metric'].lower()}",
                                                       "limitName": f"{quota['metric'].replace('_', '-')}-per-project-region",
