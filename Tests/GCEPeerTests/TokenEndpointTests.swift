@@ -3,13 +3,13 @@ import Testing
 import TestSupport
 
 /// The peer's OAuth token endpoint answers as Google's does.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct TokenEndpointTests {
     static let jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
     @Test func aJWTSignedWithTheRegisteredKeyGetsABearerToken() async throws {
         try await GCEPeer.with { peer in
-            let response = try await peer.tokenRequest(["grant_type": Self.jwtBearer, "assertion": try peer.assertion()])
+            let response = try await peer.tokenRequest(["grant_type": Self.jwtBearer, "assertion": try await peer.assertion()])
             #expect(response.status == 200, "\(response.text)")
             let json = try #require(response.json)
             #expect(json["token_type"] as? String == "Bearer")
@@ -25,7 +25,7 @@ struct TokenEndpointTests {
     @Test func anotherKeyForTheSameAccountIsAnInvalidJWTSignature() async throws {
         try await GCEPeer.with { peer in
             let response = try await peer.tokenRequest([
-                "grant_type": Self.jwtBearer, "assertion": try peer.assertion(keyFile: peer.wrongKeyCredentialsPath),
+                "grant_type": Self.jwtBearer, "assertion": try await peer.assertion(keyFile: peer.wrongKeyCredentialsPath),
             ])
             #expect(response.status == 400)
             #expect(response.json?["error"] as? String == "invalid_grant")
@@ -53,7 +53,7 @@ struct TokenEndpointTests {
     @Test func theAudienceMustBeGooglesTokenURLEvenWhenAnotherEndpointIsCalled() async throws {
         try await GCEPeer.with { peer in
             let response = try await peer.tokenRequest([
-                "grant_type": Self.jwtBearer, "assertion": try peer.assertion(audience: peer.tokenEndpoint),
+                "grant_type": Self.jwtBearer, "assertion": try await peer.assertion(audience: peer.tokenEndpoint),
             ])
             #expect(response.status == 400)
             #expect(response.json?["error"] as? String == "invalid_grant")
@@ -67,7 +67,7 @@ struct TokenEndpointTests {
         try await GCEPeer.with { peer in
             let response = try await peer.tokenRequest([
                 "grant_type": Self.jwtBearer,
-                "assertion": try peer.assertion(issuedAtOffset: issuedAtOffset, lifetime: lifetime),
+                "assertion": try await peer.assertion(issuedAtOffset: issuedAtOffset, lifetime: lifetime),
             ])
             #expect(response.status == 400)
             #expect((response.json?["error_description"] as? String)?.hasPrefix("Invalid JWT: Token must be a short-lived token (60 minutes)") == true)
@@ -76,7 +76,7 @@ struct TokenEndpointTests {
 
     @Test func aWrongKeyIDOrAlgorithmIsAnInvalidSignature() async throws {
         try await GCEPeer.with { peer in
-            for assertion in [try peer.assertion(keyID: String(repeating: "0", count: 40)), try peer.assertion(algorithm: "HS256")] {
+            for assertion in [try await peer.assertion(keyID: String(repeating: "0", count: 40)), try await peer.assertion(algorithm: "HS256")] {
                 let response = try await peer.tokenRequest(["grant_type": Self.jwtBearer, "assertion": assertion])
                 #expect(response.status == 400)
                 #expect(response.json?["error_description"] as? String == "Invalid JWT Signature.")
@@ -86,7 +86,7 @@ struct TokenEndpointTests {
 
     @Test func anAssertionWithoutScopeIsInvalidScope() async throws {
         try await GCEPeer.with { peer in
-            let response = try await peer.tokenRequest(["grant_type": Self.jwtBearer, "assertion": try peer.assertion(scope: "")])
+            let response = try await peer.tokenRequest(["grant_type": Self.jwtBearer, "assertion": try await peer.assertion(scope: "")])
             #expect(response.status == 400)
             #expect(response.json?["error"] as? String == "invalid_scope")
         }

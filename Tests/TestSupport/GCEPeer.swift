@@ -43,9 +43,9 @@ public final class GCEPeer: Sendable {
 
     /// `stepSeconds`: how long an instance stays in each of PROVISIONING and STAGING (and STOPPING).
     public init(project: String = "cloudc-test", stepSeconds: Double = 0.3) async throws {
-        let discovery = try GCEPeer.discoveryDocument()
+        let discovery = try await GCEPeer.discoveryDocument()
         let directory = try TemporaryDirectory("cloudc-gce-peer")
-        let make = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/gce_credentials.py", "make",
+        let make = try await GCEPeer.run("/usr/bin/env", ["python3", Paths.peers + "/gce_credentials.py", "make",
                                                     directory.path, "--project", project])
         guard make.status == 0, let made = try? JSONSerialization.jsonObject(with: Data(make.stdout.utf8)) as? [String: String],
               let email = made["client_email"] else {
@@ -149,12 +149,12 @@ public final class GCEPeer: Sendable {
     public func assertion(keyFile: String? = nil, scope: String = GCEPeer.computeScope,
                           audience: String = "https://oauth2.googleapis.com/token",
                           issuedAtOffset: Int = 0, lifetime: Int = 3600, algorithm: String = "RS256",
-                          keyID: String? = nil) throws -> String {
+                          keyID: String? = nil) async throws -> String {
         var arguments = ["python3", Paths.peers + "/gce_credentials.py", "jwt", keyFile ?? credentialsPath,
                          "--scope", scope, "--aud", audience, "--iat-offset", String(issuedAtOffset),
                          "--lifetime", String(lifetime), "--alg", algorithm]
         if let keyID { arguments += ["--kid", keyID] }
-        let run = try Run.program("/usr/bin/env", arguments)
+        let run = try await GCEPeer.run("/usr/bin/env", arguments)
         guard run.status == 0 else { throw PeerError("gce_credentials.py jwt failed: \(run.stderr.suffix(2000))") }
         return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -174,7 +174,7 @@ public final class GCEPeer: Sendable {
     public func accessToken(scope: String = GCEPeer.computeScope) async throws -> String {
         let response = try await tokenRequest([
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "assertion": try assertion(scope: scope),
+            "assertion": try await assertion(scope: scope),
         ])
         guard response.status == 200, let token = response.json?["access_token"] as? String else {
             throw PeerError("the GCE peer gave no token: \(response.status) \(response.text)")
@@ -204,17 +204,27 @@ public final class GCEPeer: Sendable {
     }
 
     /// The Compute v1 discovery document, fetched (pinned) when it is not there yet.
-    static func discoveryDocument() throws -> String {
+    static func discoveryDocument() async throws -> String {
         let path = Paths.repoRoot + "/.peers/compute.v1.json"
         if FileManager.default.fileExists(atPath: path) { return path }
         let fetch = Paths.peers + "/fetch-compute-discovery.sh"
         // A hard limit: a child of the test runner may not receive SIGTERM.
-        let run = try Run.program("/usr/bin/timeout", ["-s", "KILL", "300", "/bin/bash", fetch])
+        let run = try await GCEPeer.run("/usr/bin/timeout", ["-s", "KILL", "300", "/bin/bash", fetch])
         guard run.status == 0, FileManager.default.fileExists(atPath: path) else {
             throw PeerError("Google's Compute discovery document is not in \(path) and \(fetch) failed "
                 + "(exit \(run.status)); it needs python3, pip and PyPI: \(run.stderr.suffix(2000))")
         }
         return path
+    }
+
+    /// Runs a program to completion on a thread of its own: waiting for a child on Swift's
+    /// cooperative pool (two threads on a two-core machine) would stall every other test.
+    static func run(_ path: String, _ arguments: [String]) async throws -> Run {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try Run.program(path, arguments) })
+            }
+        }
     }
 }
 
@@ -229,8 +239,8 @@ public enum GCEFault: Sendable {
     /// The next `count` requests whose path starts with `pathPrefix` are answered with `status`:
     /// 429 (`rateLimitExceeded`), 503 (`backendError`), 500 (`backendError`) or 403 (`rateLimitExceeded`).
     case httpError(status: Int, count: Int = 1, pathPrefix: String = "/", method: String? = nil)
-    /// The next `count` matching requests are carried out, then the connection is closed
-    /// without an answer: what a client sees when a response is lost (retry with the same requestId).
+    /// The next `count` matching requests are carried out, then their answer is cut off half
+    /// way and the connection closed: a lost response (retry with the same requestId).
     case dropResponse(count: Int = 1, pathPrefix: String = "/", method: String? = nil)
     /// The next `count` matching requests are answered `seconds` late.
     case delay(seconds: Double, count: Int = 1, pathPrefix: String = "/", method: String? = nil)

@@ -557,6 +557,11 @@ class ListFilter:
         if kind not in ("word", "value"):
             raise FilterError(self.text)
         self.pos += 1
+        if op in ("eq", "ne"):
+            try:
+                re.compile(operand)
+            except re.error:
+                raise FilterError(self.text)
         top = field.split(".")[0]
         if self.properties is not None and top not in self.properties:
             raise FilterError(self.text)
@@ -643,11 +648,9 @@ def parse_fields(text):
                 pos += 1
             node = tree
             for name in names[:-1]:
-                existing = node.get(name, {})
-                node[name] = existing if existing is not None else None
-                if node[name] is None:
-                    break
-                node = node[name]
+                if name in node and node[name] is None:
+                    break  # already selected whole
+                node = node.setdefault(name, {})
             else:
                 node[names[-1]] = sub
             if pos < len(text) and text[pos] == ",":
@@ -1166,7 +1169,7 @@ class Peer:
 
     # ----- Compute: dispatch
 
-    def compute(self, http_method, relative_path, query_string, body_bytes, authorization):
+    def compute(self, http_method, relative_path, query_string, body_bytes, authorization, content_type=None):
         route, params = self.discovery.match(http_method, relative_path)
         token = self.authenticate(authorization)
         method = route.method
@@ -1187,6 +1190,8 @@ class Peer:
             raise forbidden(f"{route.id.rsplit('.', 1)[0]}.{verb}", f"projects/{project}")
         body = None
         if "request" in method:
+            if content_type and content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+                raise ApiError(400, "parseError", "This API does not support parsing form-encoded input.")
             body = self._body(route, body_bytes)
         handler = getattr(self, "m_" + route.id.split(".", 1)[1].replace(".", "_"), None)
         if handler is None:
@@ -2213,7 +2218,8 @@ class Handler(BaseHTTPRequestHandler):
                 if fault:
                     project = (path[len(COMPUTE_PREFIX):].split("/") + ["", ""])[1]
                     raise FAULT_BODIES[fault["status"]](project)
-                result = peer.compute(method, path[len(COMPUTE_PREFIX):], query, body, self.headers.get("Authorization"))
+                result = peer.compute(method, path[len(COMPUTE_PREFIX):], query, body, self.headers.get("Authorization"),
+                                      self.headers.get("Content-Type"))
                 return self.respond(200, result, started, drop=drop)
             raise ApiError(404, "notFound", f"The requested URL {path} was not found on this server.")
         except ApiError as error:
@@ -2239,10 +2245,20 @@ class Handler(BaseHTTPRequestHandler):
     def respond(self, status, payload, started, headers=None, drop=False):
         shown = re.sub(r"(access_token|assertion|refresh_token|client_secret)=[^&]*", r"\1=…", self.path)
         elapsed = (time.time() - started) * 1000
+        data = (json.dumps(payload, indent=2) + "\n").encode()
         if drop:
-            log(f"{self.command} {shown} → {status}, dropped without an answer (injected) {elapsed:.0f} ms")
+            # The answer is lost on the way: its head and half its body, then the connection
+            # closes. (Closing before any byte would not do: libcurl silently resends a request
+            # whose reused connection dies before the answer starts.)
+            log(f"{self.command} {shown} → {status}, cut off half way (injected) {elapsed:.0f} ms")
             self.close_connection = True
             try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
@@ -2252,7 +2268,6 @@ class Handler(BaseHTTPRequestHandler):
             error = payload.get("error")
             detail = " " + (error.get("message", "") if isinstance(error, dict) else f"{error}: {payload.get('error_description')}")
         log(f"{self.command} {shown} → {status}{detail} ({elapsed:.0f} ms)")
-        data = (json.dumps(payload, indent=2) + "\n").encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
