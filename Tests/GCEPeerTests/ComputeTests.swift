@@ -329,6 +329,12 @@ struct ComputeTests {
             #expect(state.instances.isEmpty)
             #expect(state.disks.map(\.name) == ["keeper"])
             #expect(state.disks.first?.instance == nil)
+            // The disks API shows it, and deletes it.
+            let disks = try await peer.compute("GET", "zones/us-central1-a/disks", token: token)
+            #expect((disks.json?["items"] as? [[String: Any]])?.first?["users"] == nil)
+            let deleteDisk = try await peer.compute("DELETE", "zones/us-central1-a/disks/keeper", token: token)
+            _ = try await peer.waitDone(try #require(deleteDisk.json?["name"] as? String), token: token)
+            #expect(try await peer.state().disks.isEmpty)
         }
     }
 

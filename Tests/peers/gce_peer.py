@@ -1123,6 +1123,11 @@ class Peer:
                         self.disks[(instance.project, instance.zone, disk)]["instance"] = None
                 self.events.append({"event": "instance.deleted", "name": instance.name, "zone": instance.zone,
                                     "time": instance.delete_op.done_at})
+        for key, disk in list(self.disks.items()):
+            if disk["delete_op"] is not None and disk["delete_op"].done(now):
+                del self.disks[key]
+                self.events.append({"event": "disk.deleted", "name": key[2], "zone": key[1],
+                                    "time": disk["delete_op"].done_at})
         for key, firewall in list(self.firewalls.items()):
             if firewall.delete_op is not None and firewall.delete_op.done(now):
                 del self.firewalls[key]
@@ -1611,8 +1616,13 @@ class Peer:
             instance = Instance(ctx.project, ctx.zone, name, resource, ctx.now, network_ip, nat_ip,
                                 [(d, auto) for d, auto, _ in plan["disks"]], op)
             self.instances[self.instance_key(ctx, name)] = instance
-            for disk, _, size in plan["disks"]:
-                self.disks[(ctx.project, ctx.zone, disk)] = {"sizeGb": size, "instance": name}
+            for (disk, _, size), given, image in zip(plan["disks"], ctx.body["disks"], plan["images"]):
+                kind = (given.get("initializeParams") or {}).get("diskType", "pd-standard").rsplit("/", 1)[-1]
+                existing = self.disks.get((ctx.project, ctx.zone, disk))
+                self.disks[(ctx.project, ctx.zone, disk)] = existing or {
+                    "sizeGb": size, "id": random_id(), "created": ctx.now, "type": kind, "delete_op": None,
+                    "sourceImage": image and f"projects/{image['project']}/global/images/{image['name']}"}
+                self.disks[(ctx.project, ctx.zone, disk)]["instance"] = name
             self.remember(ctx, request_id, op)
             self.counts["instances_created"] += 1
             self.events.append({"event": "instance.created", "name": name, "zone": ctx.zone, "time": ctx.now})
@@ -1989,6 +1999,64 @@ class Peer:
                     errors.invalid(f"{field}.accessConfigs[{j}].natIP", config["natIP"],
                                    f"The specified external IP address '{config['natIP']}' was not found in region '{region}'.")
         return bool(interfaces and interfaces[0].get("accessConfigs"))
+
+    # ----- Compute: disks (boot disks made with instances; what autoDelete leaves behind)
+
+    def disk_resource(self, project, zone, name, disk):
+        zone_path = f"projects/{project}/zones/{zone}"
+        resource = {
+            "kind": "compute#disk", "id": disk["id"], "creationTimestamp": timestamp(disk["created"]), "name": name,
+            "sizeGb": str(disk["sizeGb"]), "zone": self.self_link(zone_path),
+            "status": "DELETING" if disk["delete_op"] is not None else "READY",
+            "selfLink": self.self_link(f"{zone_path}/disks/{name}"),
+            "type": self.self_link(f"{zone_path}/diskTypes/{disk['type']}"),
+            "physicalBlockSizeBytes": "4096", "labelFingerprint": "42WmSpB8rSM=",
+        }
+        if disk["sourceImage"]:
+            resource["sourceImage"] = self.self_link(disk["sourceImage"])
+        if disk["instance"]:
+            resource["users"] = [self.self_link(f"{zone_path}/instances/{disk['instance']}")]
+        return resource
+
+    def find_disk(self, ctx):
+        self.sweep(ctx.now)
+        disk = self.disks.get((ctx.project, ctx.zone, ctx.params["disk"]))
+        if disk is None:
+            raise not_found(f"projects/{ctx.project}/zones/{ctx.zone}/disks/{ctx.params['disk']}")
+        return disk
+
+    def m_disks_get(self, ctx):
+        self.check_zone(ctx)
+        with self.lock:
+            return self.disk_resource(ctx.project, ctx.zone, ctx.params["disk"], self.find_disk(ctx))
+
+    def m_disks_list(self, ctx):
+        self.check_zone(ctx)
+        with self.lock:
+            self.sweep(ctx.now)
+            items = [self.disk_resource(p, z, n, d) for (p, z, n), d in self.disks.items()
+                     if p == ctx.project and z == ctx.zone]
+        return self.list_response(ctx, "compute#diskList", items, f"projects/{ctx.project}/zones/{ctx.zone}/disks", "Disk")
+
+    def m_disks_delete(self, ctx):
+        self.check_zone(ctx)
+        request_id = self.request_id(ctx)
+        with self.lock:
+            earlier = self.repeated(ctx, request_id)
+            if earlier is not None:
+                return earlier.render(ctx.now)
+            disk = self.find_disk(ctx)
+            path = f"projects/{ctx.project}/zones/{ctx.zone}/disks/{ctx.params['disk']}"
+            if disk["instance"] is not None:
+                raise ApiError(400, "resourceInUseByAnotherResource",
+                               f"The disk resource '{path}' is already being used by "
+                               f"'projects/{ctx.project}/zones/{ctx.zone}/instances/{disk['instance']}'")
+            if disk["delete_op"] is not None:
+                raise not_ready(path)
+            op = Operation(self, ctx.project, f"zones/{ctx.zone}", "delete", path, disk["id"], ctx.principal, self.step)
+            disk["delete_op"] = op
+            self.remember(ctx, request_id, op)
+            return op.render(ctx.now)
 
     # ----- Compute: firewalls
 
