@@ -318,6 +318,21 @@ struct ComputeTests {
         }
     }
 
+    @Test func operationsWaitMayReturnBeforeTheOperationIsDone() async throws {
+        try await GCEPeer.with(stepSeconds: 5) { peer in
+            let token = try await peer.accessToken()
+            try await peer.settings(waitTimeout: 0.2)
+            let operation = try await peer.insert(instanceBody("slow"), token: token)
+            let early = try await peer.compute("POST", "zones/us-central1-a/operations/\(operation)/wait", token: token)
+            #expect(early.status == 200)
+            #expect(["PENDING", "RUNNING"].contains(early.json?["status"] as? String), "Google's wait ends at its deadline, done or not")
+            // Deleting while the insert still runs is refused, as on Google.
+            let tooSoon = try await peer.compute("DELETE", "zones/us-central1-a/instances/slow", token: token)
+            #expect(tooSoon.status == 400)
+            #expect(tooSoon.errorReason == "resourceNotReady")
+        }
+    }
+
     @Test func aBootDiskWithoutAutoDeleteOutlivesItsInstanceAsTheAPIDefaults() async throws {
         try await GCEPeer.with(stepSeconds: 0.1) { peer in
             let token = try await peer.accessToken()
