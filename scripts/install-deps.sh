@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(libcurl4-openssl-dev libxml2-dev libssh2-1-dev openssh-client openssh-server util-linux python3 python3-pip
               ca-certificates curl bc
               systemd-container debootstrap slurm-wlm munge iproute2)   # the local provider and its tests
-PIP_PACKAGES=("moto[server]==5.2.1" "boto3")
+PIP_PACKAGES=("moto[server]==5.2.1" "boto3" "cryptography")   # cryptography: the GCE peer checks RS256 JWTs
 
 if ! command -v swift >/dev/null; then
     echo "error: Swift 6 is not installed; get it from https://www.swift.org/install/linux/ and run this again" >&2
@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! command -v moto_server >/dev/null || ! python3 -c 'import moto, boto3' 2>/dev/null \
+if ! command -v moto_server >/dev/null || ! python3 -c 'import moto, boto3, cryptography' 2>/dev/null \
     || [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "5.2.1" ]; then
     echo "Installing ${PIP_PACKAGES[*]} (pip)…"
     python3 -m pip install -q "${PIP_PACKAGES[@]}" 2>/dev/null \

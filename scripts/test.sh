@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash Tests/peers/fetch-aws4-testsuite.sh
+bash Tests/peers/fetch-compute-discovery.sh
 # Quiet the per-file lines; the build's own exit status decides (pipefail).
 swift build --build-tests 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Wrapping|Linking|Merging)' || true; }
 # Each test stops the peers it starts (by PID); the timeout is the last line of defence.
