@@ -120,6 +120,8 @@ final class FakeCompute: @unchecked Sendable {
     ]
     /// Zones whose inserts fail with ZONE_RESOURCE_POOL_EXHAUSTED.
     var exhausted: Set<String> = []
+    /// The next deletes of existing instances answered 400 resourceNotReady (an insert still running).
+    var busyDeletes = 0
     private(set) var instances: [String: JSONValue] = [:]   // "zone/name"
     private(set) var firewalls: [String: JSONValue] = [:]
     private var operations: [String: JSONValue] = [:]
@@ -223,6 +225,9 @@ final class FakeCompute: @unchecked Sendable {
             return json(200, ["items": .array(items)])
         case ("GET", "instances", 2):
             return instances["\(zone)/\(rest[1])"].map { json(200, $0) } ?? notFound("instances/\(rest[1])")
+        case ("DELETE", "instances", 2) where busyDeletes > 0 && instances["\(zone)/\(rest[1])"] != nil:
+            busyDeletes -= 1
+            return googleError(400, "resourceNotReady", "The resource 'projects/\(project)/zones/\(zone)/instances/\(rest[1])' is not ready")
         case ("DELETE", "instances", 2):
             guard instances.removeValue(forKey: "\(zone)/\(rest[1])") != nil else { return notFound("instances/\(rest[1])") }
             return json(200, operation(zone: zone, type: "delete", target: rest[1]))

@@ -365,3 +365,17 @@ import Testing
         #expect(GCENames.labelValue(String(repeating: "x", count: 80)).count == 63)
     }
 }
+
+extension GCEProviderTests {
+    @Test func deletingAnInstanceStillBeingCreatedWaitsUntilGoogleAllowsIt() async throws {
+        let compute = FakeCompute()
+        let provider = try provider(compute)
+        let group = NodeGroupSpec(name: "compute", count: 1, flavor: "n2-standard-8")
+        let launched = try await provider.launch(launch(group, nodes: ["compute001"]))
+        compute.update { $0.busyDeletes = 2 }
+        try await provider.terminate(launched.map(\.id))
+        let deletes = compute.transport.requests.filter { $0.method == "DELETE" }
+        #expect(deletes.count == 3, "two refusals, then the delete")
+        #expect(compute.instanceNames.isEmpty)
+    }
+}

@@ -441,15 +441,29 @@ public struct GCEProvider: CloudProvider {
     }
 
     /// Asks Google to delete each instance (404: already gone); does not wait for the deletions.
+    /// How long a delete waits for an instance that is not ready to be deleted yet.
+    static let notReadyPatience: Double = 300
+
     public func terminate(_ instanceIDs: [String]) async throws {
         let targets = try instanceIDs.map(Self.split)
         let client = self.client
         _ = try await api {
             try await concurrentMap(targets, limit: concurrency) { target in
-                do {
-                    _ = try await client.deleteInstance(target.name, zone: target.zone)
-                } catch let error as GCEAPIError where error.status == 404 {
-                    return
+                // An instance still being created refuses deletion (400 resourceNotReady) until
+                // its insert operation ends: a stop right after a cut-short start meets that.
+                var pause = 1.0
+                let deadline = Date().addingTimeInterval(Self.notReadyPatience)
+                while true {
+                    do {
+                        _ = try await client.deleteInstance(target.name, zone: target.zone)
+                        return
+                    } catch let error as GCEAPIError where error.status == 404 {
+                        return
+                    } catch let error as GCEAPIError where error.status == 400 && error.reason == "resourceNotReady"
+                                && Date() < deadline {
+                        try await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
+                        pause = min(pause * 1.5, 10)
+                    }
                 }
             }
         }
