@@ -148,4 +148,33 @@ import TestSupport
             #expect(try await peer.state().instances.isEmpty)
         }
     }
+
+    @Test func rateLimitsServerErrorsAndLostAnswersAreRetriedWithoutASecondVM() async throws {
+        try await GCEPeer.with { peer in
+            let inserts = peer.computePath("zones/us-central1-a/instances")
+            let user = try Self.user(peer)
+            func expectOneVMPerNode(_ state: GCEPeerState) {
+                let perNode = Dictionary(grouping: state.instances, by: { $0.labels["cloudc-node"] ?? "?" })
+                #expect(perNode.count == 4 && perNode.values.allSatisfy { $0.count == 1 }, "\(perNode.mapValues { $0.map(\.name) })")
+            }
+
+            try await peer.inject(.httpError(status: 429, count: 2, pathPrefix: inserts, method: "POST"))
+            try await peer.inject(.httpError(status: 503, count: 2, pathPrefix: inserts, method: "POST"))
+            let start = await user.cloudc("start", "gce", "--no-setup")
+            #expect(start.status == 0, "\(start.stderr)")
+            expectOneVMPerNode(try await peer.state())
+            #expect(await user.cloudc("stop").status == 0)
+
+            // An insert carried out whose answer is lost: the retry carries the same requestId.
+            try await peer.inject(.dropResponse(count: 1, pathPrefix: inserts, method: "POST"))
+            let again = await user.cloudc("start", "gce", "--no-setup")
+            #expect(again.status == 0, "\(again.stderr)")
+            let state = try await peer.state()
+            expectOneVMPerNode(state)
+            #expect(state.requestIDs.values.contains { $0.method == "compute.instances.insert" && $0.requests > 1 },
+                    "no insert was retried with its requestId")
+            #expect(await user.cloudc("stop").status == 0)
+            #expect(try await peer.state().instances.isEmpty)
+        }
+    }
 }
