@@ -13,7 +13,7 @@ import TestSupport
             provider: gce
             project: \(peer.project)
             zones: [\(zones.joined(separator: ", "))]
-            credentials: \(credentials ?? peer.credentialsPath)
+            \(credentials == "" ? "" : "credentials: \(credentials ?? peer.credentialsPath)")
             token_endpoint: \(peer.tokenEndpoint)
             endpoint: \(peer.computeEndpoint)
         logins:
@@ -175,6 +175,19 @@ import TestSupport
                     "no insert was retried with its requestId")
             #expect(await user.cloudc("stop").status == 0)
             #expect(try await peer.state().instances.isEmpty)
+        }
+    }
+
+    @Test func gcloudApplicationDefaultCredentialsWorkWithoutAKeyFile() async throws {
+        try await GCEPeer.with { peer in
+            let user = try Self.user(peer, credentials: "")
+            let adc = user.home.path + "/.config/gcloud/application_default_credentials.json"
+            try FileManager.default.createDirectory(atPath: (adc as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: peer.authorizedUserPath, toPath: adc)
+            let start = await user.cloudc("start", "gce", "--no-setup")
+            #expect(start.status == 0, "\(start.stderr)")
+            #expect(try await peer.state().instances.count == 4)
+            #expect(await user.cloudc("stop").status == 0)
         }
     }
 }
