@@ -253,7 +253,7 @@ public struct GCEProvider: CloudProvider {
         var launched: [CloudInstance] = []
         var shortages: [String] = []
         for (index, zone) in zones.enumerated() {
-            let outcomes = try await concurrentMap(remaining, limit: concurrency) { node in
+            let outcomes = try await forEachBounded(remaining, limit: concurrency) { node in
                 do { return (node, Result<NodeOutcome, Error>.success(try await self.launchNode(node, in: zone, plan))) } catch { return (node, .failure(error)) }
             }
             var firstError: Error?
@@ -409,7 +409,7 @@ public struct GCEProvider: CloudProvider {
         let filter = terms
         let client = self.client
         let found = try await api {
-            try await concurrentMap(zones, limit: concurrency) { zone in try await client.instances(zone: zone, filter: filter) }
+            try await forEachBounded(zones, limit: concurrency) { zone in try await client.instances(zone: zone, filter: filter) }
         }
         return found.joined().compactMap(Self.instance(from:)).sorted { $0.id < $1.id }
     }
@@ -448,7 +448,7 @@ public struct GCEProvider: CloudProvider {
         let targets = try instanceIDs.map(Self.split)
         let client = self.client
         _ = try await api {
-            try await concurrentMap(targets, limit: concurrency) { target in
+            try await forEachBounded(targets, limit: concurrency) { target in
                 // An instance still being created refuses deletion (400 resourceNotReady) until
                 // its insert operation ends: a stop right after a cut-short start meets that.
                 var pause = 1.0
@@ -503,26 +503,5 @@ public struct GCEProvider: CloudProvider {
         case "TERMINATED", "SUSPENDED", "STOPPED": return .stopped
         default: return .unknown
         }
-    }
-}
-
-/// Maps `items` with at most `limit` running at once, keeping their order.
-func concurrentMap<T: Sendable, R: Sendable>(_ items: [T], limit: Int,
-                                             _ body: @escaping @Sendable (T) async throws -> R) async throws -> [R] {
-    try await withThrowingTaskGroup(of: (Int, R).self) { tasks in
-        var results = [R?](repeating: nil, count: items.count)
-        var next = 0
-        func add() {
-            let index = next
-            let item = items[index]
-            tasks.addTask { (index, try await body(item)) }
-            next += 1
-        }
-        while next < min(limit, items.count) { add() }
-        while let (index, result) = try await tasks.next() {
-            results[index] = result
-            if next < items.count { add() }
-        }
-        return results.compactMap { $0 }
     }
 }

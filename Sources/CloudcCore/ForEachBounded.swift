@@ -1,6 +1,6 @@
 /// Runs `body` on every item, at most `limit` at a time, and returns the results in the
-/// order of `items`. The first error cancels the calls still running (which closes their SSH
-/// sessions) and is thrown once they have ended.
+/// order of `items`: fan-out over nodes (SSH sessions, cloud calls). The first error cancels the
+/// calls still running (an SSH session closes when cancelled) and is thrown once they have ended.
 public func forEachBounded<T: Sendable, R: Sendable>(_ items: [T], limit: Int,
                                                       _ body: @Sendable (T) async throws -> R) async throws -> [R] {
     try await withoutActuallyEscaping(body) { body in
