@@ -44,7 +44,8 @@ struct ConnectorTests {
         #expect(error.code == .timeout)
         #expect(error.message.contains("127.0.0.1:\(port)"))
         #expect(error.cause?.contains("refused") == true, "the last reason is kept")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Bounded, not timed: it gives up instead of waiting on (the machine may be busy, so no tight figure).
+        #expect(ContinuousClock.now - started < .seconds(60))
     }
 
     @Test(arguments: [CloudcError.Code.hostKey, .credentials])
