@@ -67,8 +67,7 @@ public struct ClusterState: Sendable, Codable, Equatable {
 
     /// A fresh incarnation id: 12 lowercase hex digits.
     public static func newIncarnation() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        Hex.random(bytes: 6)
     }
 }
 

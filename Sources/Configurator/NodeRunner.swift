@@ -176,7 +176,7 @@ struct NodeRunner: Sendable {
         let seen = check.stdout.split(separator: "\n").map(String.init)
         var changed = false
         for (index, (file, bytes)) in wanted.enumerated() {
-            let digest = SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+            let digest = Hex.encode(SHA256.hash(data: bytes))
             let (user, group) = splitOwner(file.owner)
             let parts = index < seen.count ? seen[index].split(separator: " ").map(String.init) : []
             let same = parts.count == 3 && parts[0] == digest && Int32(parts[1], radix: 8) == file.mode

@@ -159,7 +159,7 @@ extension SigV4Signer {
             canonicalQueryString(query),
             canonicalHeaders,
             signedHeaders,
-            hex(SHA256.hash(data: body)),
+            Hex.encode(SHA256.hash(data: body)),
         ].joined(separator: "\n")
         return (text, signedHeaders)
     }
@@ -231,7 +231,7 @@ extension SigV4Signer {
     /// ```
     /// Spec: https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#create-string-to-sign
     static func stringToSign(canonicalRequest: String, timestamp: Timestamp, scope: String) -> String {
-        [algorithm, timestamp.dateTime, scope, hex(SHA256.hash(data: Array(canonicalRequest.utf8)))]
+        [algorithm, timestamp.dateTime, scope, Hex.encode(SHA256.hash(data: Array(canonicalRequest.utf8)))]
             .joined(separator: "\n")
     }
 
@@ -257,7 +257,7 @@ extension SigV4Signer {
     ///
     /// Spec: https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#calculate-signature
     static func signature(of stringToSign: String, key: SymmetricKey) -> String {
-        hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key))
     }
 }
 
@@ -305,17 +305,7 @@ extension SigV4Signer {
         value.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(lowerHexDigits[Int(byte >> 4)])
-            out.append(lowerHexDigits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     private static let upperHexDigits = Array("0123456789ABCDEF".utf8)
-    private static let lowerHexDigits = Array("0123456789abcdef".utf8)
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {

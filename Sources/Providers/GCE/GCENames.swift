@@ -1,3 +1,4 @@
+import CloudcCore
 import Crypto
 import Foundation
 
@@ -82,9 +83,6 @@ public enum GCENames {
     }
 
     static func hexDigest(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { byte -> String in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
+        Hex.encode(SHA256.hash(data: Data(text.utf8)))
     }
 }

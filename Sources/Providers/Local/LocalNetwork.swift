@@ -76,7 +76,7 @@ public enum LocalNetwork {
     }
 
     static func hexDigest(_ text: String, length: Int) -> String {
-        SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined().prefix(length).description
+        String(Hex.encode(SHA256.hash(data: Data(text.utf8))).prefix(length))
     }
 
     /// Parses `ip -4 -o addr` output, e.g.

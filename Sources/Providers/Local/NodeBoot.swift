@@ -98,8 +98,7 @@ struct NodeBoot: Sendable {
         let machineID = root + "/etc/machine-id"
         let current = (try? String(contentsOfFile: machineID, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if current.isEmpty {
-            var rng = SystemRandomNumberGenerator()
-            let id = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+            let id = Hex.random(bytes: 16)
             try write(id + "\n", to: machineID, mode: 0o444)
         }
     }
