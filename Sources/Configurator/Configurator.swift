@@ -29,7 +29,7 @@ public struct Configurator: Sendable {
             let roleStart = Date()
             var nodes: [SetupNode] = []
             for node in try target.nodes(for: role.hosts, role: role.name)
-            where try context.holds(role.when, for: node, role: role.name) { nodes.append(node) }
+            where try SetupContext.holds(role.when, in: context.values(for: node), role: role.name) { nodes.append(node) }
             guard !nodes.isEmpty else {
                 report.roles.append(RoleReport(role: role.name, nodes: [], seconds: 0))
                 continue
@@ -72,8 +72,6 @@ public struct Configurator: Sendable {
 }
 
 // MARK: - Reports
-
-public enum StepStatus: String, Sendable { case ok, changed, failed }
 
 /// What one role did on one node.
 public struct NodeOutcome: Sendable {

@@ -60,8 +60,9 @@ struct NodeRunner: Sendable {
         do {
             if !role.packages.isEmpty { try await ensurePackages(&outcome) }
             let values = context.values(for: node)
-            for (name, command) in role.facts where outcome.failure == nil {
-                let rendered = try Template(name: "fact \(name) of role \(role.name)", source: command).render(values)
+            for fact in role.facts where outcome.failure == nil {
+                let name = fact.name
+                let rendered = try Template(name: "fact \(name) of role \(role.name)", source: fact.command).render(values)
                 let result = try await shell.run(rendered)
                 guard result.status == 0 else {
                     outcome.failure = failure("fact \(name): \(rendered)", result)
@@ -86,7 +87,7 @@ struct NodeRunner: Sendable {
                                                      templates: templates, &outcome)
             for command in role.commands {
                 step = command.name
-                guard try context.holds(command.when, for: node, role: role.name) else { continue }
+                guard try SetupContext.holds(command.when, in: values, role: role.name) else { continue }
                 if let unless = command.unless {
                     let check = try await shell.run(try render(unless, values, what: "unless of \(command.name)"))
                     if check.status == 0 { outcome.ok += 1; continue }

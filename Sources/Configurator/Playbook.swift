@@ -28,17 +28,17 @@ public struct Playbook: Sendable, Equatable {
         public var hosts: [String]
         public var when: String?
         public var packages: [String] = []
-        public var facts: [(name: String, command: String)] = []
+        public var facts: [Fact] = []
         public var files: [FileStep] = []
         public var commands: [CommandStep] = []
         public var services: [String] = []
         public var restart: [String] = []
+    }
 
-        public static func == (a: Role, b: Role) -> Bool {
-            a.name == b.name && a.hosts == b.hosts && a.when == b.when && a.packages == b.packages
-                && a.facts.map(\.name) == b.facts.map(\.name) && a.facts.map(\.command) == b.facts.map(\.command)
-                && a.files == b.files && a.commands == b.commands && a.services == b.services && a.restart == b.restart
-        }
+    /// A command whose output is kept per node as `node.facts.NAME`.
+    public struct Fact: Sendable, Equatable {
+        public var name: String
+        public var command: String
     }
 
     public struct FileStep: Sendable, Equatable {
@@ -136,7 +136,7 @@ extension Playbook {
             role.packages = try list(map["packages"], "packages")
             if let facts = map["facts"] {
                 guard let fm = facts.mapping else { throw error(facts, "facts must map a name to a command") }
-                role.facts = try fm.map { (try text($0.key, "a fact name"), try text($0.value, "a fact command")) }
+                role.facts = try fm.map { Fact(name: try text($0.key, "a fact name"), command: try text($0.value, "a fact command")) }
             }
             for f in map["files"]?.sequence ?? [] { role.files.append(try file(f, role: name)) }
             if let files = map["files"], files.sequence == nil { throw error(files, "files must be a list") }

@@ -68,24 +68,39 @@ public struct SetupTarget: Sendable {
 struct SetupContext {
     let target: SetupTarget
     /// Facts gathered so far: node → fact name → stdout.
-    var facts: [String: [String: String]] = [:]
+    var facts: [String: [String: String]] = [:] { didSet { refresh() } }
+    /// What every node's templates see, rebuilt when facts arrive (once per role, not once per
+    /// node and template: slurm.conf's view of a big cluster is not cheap).
+    private var shared: [String: TemplateValue] = [:]
+    private var nodeValues: [String: TemplateValue] = [:]
+
+    init(target: SetupTarget) {
+        self.target = target
+        refresh()
+    }
 
     func values(for node: SetupNode) -> [String: TemplateValue] {
+        var values = shared
+        values["node"] = nodeValues[node.name] ?? nodeValue(node)
+        return values
+    }
+
+    private mutating func refresh() {
         let frontend = target.frontend
-        var values: [String: TemplateValue] = [
+        nodeValues = Dictionary(uniqueKeysWithValues: target.nodes.map { ($0.name, nodeValue($0)) })
+        shared = [
             "cluster": .map([
                 "name": .text(target.cluster),
                 "frontend": .map(["name": .text(frontend?.name ?? ""), "address": .text(frontend?.privateAddress ?? "")]),
             ]),
-            "nodes": .list(target.nodes.map(nodeValue)),
-            "node": nodeValue(node),
+            "nodes": .list(target.nodes.compactMap { nodeValues[$0.name] }),
             "vars": .map(target.vars.mapValues { .text($0) }),
             "shared_home": .flag(target.traits.sharedHome),
             "slurm_cgroups": .flag(target.traits.slurmCgroups),
             "sudo": .flag(target.sudo),
         ]
-        if let slurm = try? slurmModel() { values["slurm"] = slurm.templateValue }
-        return values
+        // Absent until every worker has reported its hardware (a template naming it then fails clearly).
+        if let slurm = try? slurmModel() { shared["slurm"] = slurm.templateValue }
     }
 
     private func nodeValue(_ node: SetupNode) -> TemplateValue {
@@ -109,12 +124,12 @@ struct SetupContext {
     }
 
     /// Evaluates a `when:` condition: a value's truth, negated by a leading `!`.
-    func holds(_ condition: String?, for node: SetupNode, role: String) throws -> Bool {
+    static func holds(_ condition: String?, in values: [String: TemplateValue], role: String) throws -> Bool {
         guard var path = condition?.trimmingCharacters(in: .whitespaces), !path.isEmpty else { return true }
         let negate = path.hasPrefix("!")
         if negate { path = String(path.dropFirst()).trimmingCharacters(in: .whitespaces) }
         let template = try Template(name: "when of role \(role)", source: "{{#\(path)}}yes{{/\(path)}}")
-        let shown = try template.render(values(for: node)) == "yes"
+        let shown = try template.render(values) == "yes"
         return shown != negate
     }
 }

@@ -45,7 +45,7 @@ public struct Template: Sendable {
     public init(name: String, source: String) throws {
         self.name = name
         var parser = Parser(name: name, tokens: try Template.tokenize(name: name, source: source))
-        self.nodes = try parser.parseAll()
+        self.nodes = try parser.parse(until: nil)
     }
 
     public func render(_ context: [String: TemplateValue]) throws -> String {
@@ -168,11 +168,6 @@ extension Template {
         var index = 0
 
         init(name: String, tokens: [Token]) { self.name = name; self.tokens = tokens }
-
-        mutating func parseAll() throws -> [Node] {
-            let nodes = try parse(until: nil)
-            return nodes
-        }
 
         mutating func parse(until closing: (name: String, line: Int)?) throws -> [Node] {
             var nodes: [Node] = []
