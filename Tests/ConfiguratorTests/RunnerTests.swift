@@ -14,7 +14,7 @@ struct ThisMachineShell: RemoteShell {
 
     func exec(_ command: String, stdin: [UInt8]?, onOutput: (@Sendable (OutputChunk) -> Void)?) async throws -> ExecResult {
         await log.append(command)
-        let run = try Run.program("/bin/sh", ["-c", command])
+        let run = try await Run.programOffPool("/bin/sh", ["-c", command])
         return ExecResult(status: run.status, stdout: run.stdout, stderr: run.stderr)
     }
 
@@ -23,7 +23,7 @@ struct ThisMachineShell: RemoteShell {
         guard FileManager.default.createFile(atPath: path, contents: Data(data), attributes: [.posixPermissions: Int(mode)]) else {
             throw CloudcError(.io, "cannot write \(path)")
         }
-        if let owner { _ = try Run.program("/bin/chown", [owner, path]) }
+        if let owner { _ = try await Run.programOffPool("/bin/chown", [owner, path]) }
     }
 
     func close() async {}

@@ -30,6 +30,16 @@ public struct Run: Sendable {
                    stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// `program` on a thread of its own: waiting for a child on Swift's cooperative pool (two
+    /// threads on a two-core machine) would stall every other test running meanwhile.
+    public static func programOffPool(_ path: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Run {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try Run.program(path, arguments, environment: environment) })
+            }
+        }
+    }
+
     /// Finds a program on PATH.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"

@@ -45,7 +45,7 @@ public final class GCEPeer: Sendable {
     public init(project: String = "cloudc-test", stepSeconds: Double = 0.3) async throws {
         let discovery = try await GCEPeer.discoveryDocument()
         let directory = try TemporaryDirectory("cloudc-gce-peer")
-        let make = try await GCEPeer.run("/usr/bin/env", ["python3", Paths.peers + "/gce_credentials.py", "make",
+        let make = try await Run.programOffPool("/usr/bin/env", ["python3", Paths.peers + "/gce_credentials.py", "make",
                                                     directory.path, "--project", project])
         guard make.status == 0, let made = try? JSONSerialization.jsonObject(with: Data(make.stdout.utf8)) as? [String: String],
               let email = made["client_email"] else {
@@ -154,7 +154,7 @@ public final class GCEPeer: Sendable {
                          "--scope", scope, "--aud", audience, "--iat-offset", String(issuedAtOffset),
                          "--lifetime", String(lifetime), "--alg", algorithm]
         if let keyID { arguments += ["--kid", keyID] }
-        let run = try await GCEPeer.run("/usr/bin/env", arguments)
+        let run = try await Run.programOffPool("/usr/bin/env", arguments)
         guard run.status == 0 else { throw PeerError("gce_credentials.py jwt failed: \(run.stderr.suffix(2000))") }
         return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -209,22 +209,12 @@ public final class GCEPeer: Sendable {
         if FileManager.default.fileExists(atPath: path) { return path }
         let fetch = Paths.peers + "/fetch-compute-discovery.sh"
         // A hard limit: a child of the test runner may not receive SIGTERM.
-        let run = try await GCEPeer.run("/usr/bin/timeout", ["-s", "KILL", "300", "/bin/bash", fetch])
+        let run = try await Run.programOffPool("/usr/bin/timeout", ["-s", "KILL", "300", "/bin/bash", fetch])
         guard run.status == 0, FileManager.default.fileExists(atPath: path) else {
             throw PeerError("Google's Compute discovery document is not in \(path) and \(fetch) failed "
                 + "(exit \(run.status)); it needs python3, pip and PyPI: \(run.stderr.suffix(2000))")
         }
         return path
-    }
-
-    /// Runs a program to completion on a thread of its own: waiting for a child on Swift's
-    /// cooperative pool (two threads on a two-core machine) would stall every other test.
-    static func run(_ path: String, _ arguments: [String]) async throws -> Run {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result { try Run.program(path, arguments) })
-            }
-        }
     }
 }
 
