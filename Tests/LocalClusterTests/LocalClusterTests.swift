@@ -106,10 +106,16 @@ import TestSupport
         }
         #expect(idle.split(separator: "\n").count == 2)
 
-        // A second setup changes nothing and is faster than the first.
+        // A second setup changes nothing, as the nodes themselves tell: no daemon restarted,
+        // no file rewritten (not only cloudc's own count of changes).
+        let probe = "systemctl show -p MainPID --value munge slurmd; stat -c '%n %Y %i' /etc/slurm/slurm.conf /etc/munge/munge.key /etc/hosts"
+        let before = await cluster.sh(probe, on: "compute001")
+        let controllerBefore = await cluster.sh("systemctl show -p MainPID --value slurmctld")
         let again = await timed("second setup") { await user.cloudc("setup", "lab") }
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains(" 0 changed"), "\(again.stderr)")
+        #expect(await cluster.sh(probe, on: "compute001") == before)
+        #expect(await cluster.sh("systemctl show -p MainPID --value slurmctld") == controllerBefore)
 
         // The config SLURM runs is the one cloudc generated, and slurmctld parsed it.
         let conf = await cluster.sh("scontrol show partition compute")
