@@ -74,6 +74,20 @@ public final class Daemon: @unchecked Sendable {
 
     public var pid: Int32 { process.processIdentifier }
 
+    /// Polls `probe` until it gives a value, for at most `seconds`. A daemon that exits or never
+    /// gets ready is stopped, and the error quotes the end of its log.
+    public func waitUntilReady<T>(_ what: String, seconds: Double, interval: Double = 0.05,
+                                  _ probe: () -> T?) async throws -> T {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline && process.isRunning {
+            if let value = probe() { return value }
+            try await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+        }
+        if let value = probe() { return value }
+        stop()
+        throw PeerError("\(what) did not start: \(log.suffix(2000))")
+    }
+
     public func stop() {
         guard process.isRunning else { return }
         kill(pid, SIGKILL)

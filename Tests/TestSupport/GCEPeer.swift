@@ -61,19 +61,8 @@ public final class GCEPeer: Sendable {
             "--port-file", portFile, "--step-seconds", String(stepSeconds),
         ], environment: environment, logPath: directory.path + "/gce-peer.log")
         // The peer writes its port once it listens (the file appears whole: it is renamed into place).
-        var port: Int?
-        for _ in 0..<300 {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8),
-               let number = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                port = number
-                break
-            }
-            if !daemon.process.isRunning { break }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        guard let port else {
-            daemon.stop()
-            throw PeerError("the GCE peer did not start: \(daemon.log.suffix(3000))")
+        let port = try await daemon.waitUntilReady("the GCE peer", seconds: 15) {
+            (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         self.port = port
         self.baseURL = "http://127.0.0.1:\(port)"

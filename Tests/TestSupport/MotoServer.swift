@@ -29,15 +29,8 @@ public final class MotoServer: Sendable {
         let daemon = try Daemon(moto, ["-H", "127.0.0.1", "-p", String(port)], environment: environment, logPath: log)
         let endpoint = "http://127.0.0.1:\(port)"
         // Wait until it answers.
-        var ready = false
-        for _ in 0..<150 {
-            if let url = URL(string: endpoint + "/moto-api/data.json"), (try? Data(contentsOf: url)) != nil { ready = true; break }
-            if !daemon.process.isRunning { break }
-            try await Task.sleep(nanoseconds: 100_000_000)
-        }
-        guard ready else {
-            daemon.stop()
-            throw PeerError("moto_server did not start on port \(port): \(daemon.log.suffix(2000))")
+        _ = try await daemon.waitUntilReady("moto_server on port \(port)", seconds: 15, interval: 0.1) {
+            URL(string: endpoint + "/moto-api/data.json").flatMap { try? Data(contentsOf: $0) }
         }
         let setup = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/moto_setup.py", endpoint])
         guard setup.status == 0,

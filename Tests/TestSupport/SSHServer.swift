@@ -66,15 +66,8 @@ public final class SSHServer: Sendable {
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let log = directory + "/sshd-\(port)-\(hostKeyName).log"
         let daemon = try Daemon.closingDescriptors(sshd, ["-D", "-e", "-f", config], logPath: log)
-        var ready = false
-        for _ in 0..<100 {
-            if daemon.log.contains("Server listening on 127.0.0.1 port \(port)") { ready = true; break }
-            if !daemon.process.isRunning { break }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        guard ready else {
-            daemon.stop()
-            throw PeerError("sshd did not start on port \(port) (is the test running as root?): \(daemon.log.suffix(2000))")
+        _ = try await daemon.waitUntilReady("sshd on port \(port) (is the test running as root?)", seconds: 5) {
+            daemon.log.contains("Server listening on 127.0.0.1 port \(port)") ? true : nil
         }
         self.port = port
         self.directory = directory
