@@ -1337,19 +1337,26 @@ class Peer:
     def find_machine_type(self, zone, name):
         return name in MACHINE_TYPES and zone in machine_type_zones(name)
 
-    def m_machineTypes_get(self, ctx):
+    def zonal_catalog_get(self, ctx, param, collection, exists, resource):
+        """GET of a read-only per-zone catalogue entry (machine types, accelerator types)."""
         self.check_zone(ctx)
-        name = ctx.params["machineType"]
-        if not self.find_machine_type(ctx.zone, name):
-            raise not_found(f"projects/{ctx.project}/zones/{ctx.zone}/machineTypes/{name}")
-        return self.machine_type_resource(ctx.project, ctx.zone, name)
+        name = ctx.params[param]
+        if not exists(ctx.zone, name):
+            raise not_found(f"projects/{ctx.project}/zones/{ctx.zone}/{collection}/{name}")
+        return resource(ctx.project, ctx.zone, name)
+
+    def zonal_catalog_list(self, ctx, kind, collection, names, exists, resource, schema):
+        self.check_zone(ctx)
+        items = [resource(ctx.project, ctx.zone, n) for n in names if exists(ctx.zone, n)]
+        return self.list_response(ctx, kind, items, f"projects/{ctx.project}/zones/{ctx.zone}/{collection}", schema)
+
+    def m_machineTypes_get(self, ctx):
+        return self.zonal_catalog_get(ctx, "machineType", "machineTypes", self.find_machine_type,
+                                      self.machine_type_resource)
 
     def m_machineTypes_list(self, ctx):
-        self.check_zone(ctx)
-        items = [self.machine_type_resource(ctx.project, ctx.zone, n) for n in MACHINE_TYPES
-                 if self.find_machine_type(ctx.zone, n)]
-        return self.list_response(ctx, "compute#machineTypeList", items,
-                                  f"projects/{ctx.project}/zones/{ctx.zone}/machineTypes", "MachineType")
+        return self.zonal_catalog_list(ctx, "compute#machineTypeList", "machineTypes", MACHINE_TYPES,
+                                       self.find_machine_type, self.machine_type_resource, "MachineType")
 
     def accelerator_type_resource(self, project, zone, name):
         description, maximum, _, _ = ACCELERATOR_TYPES[name]
@@ -1365,18 +1372,12 @@ class Peer:
         return name in ACCELERATOR_TYPES and zone in ACCELERATOR_TYPES[name][3]
 
     def m_acceleratorTypes_get(self, ctx):
-        self.check_zone(ctx)
-        name = ctx.params["acceleratorType"]
-        if not self.find_accelerator_type(ctx.zone, name):
-            raise not_found(f"projects/{ctx.project}/zones/{ctx.zone}/acceleratorTypes/{name}")
-        return self.accelerator_type_resource(ctx.project, ctx.zone, name)
+        return self.zonal_catalog_get(ctx, "acceleratorType", "acceleratorTypes", self.find_accelerator_type,
+                                      self.accelerator_type_resource)
 
     def m_acceleratorTypes_list(self, ctx):
-        self.check_zone(ctx)
-        items = [self.accelerator_type_resource(ctx.project, ctx.zone, n) for n in ACCELERATOR_TYPES
-                 if self.find_accelerator_type(ctx.zone, n)]
-        return self.list_response(ctx, "compute#acceleratorTypeList", items,
-                                  f"projects/{ctx.project}/zones/{ctx.zone}/acceleratorTypes", "AcceleratorType")
+        return self.zonal_catalog_list(ctx, "compute#acceleratorTypeList", "acceleratorTypes", ACCELERATOR_TYPES,
+                                       self.find_accelerator_type, self.accelerator_type_resource, "AcceleratorType")
 
     def image_resource(self, image):
         path = f"projects/{image['project']}/global/images/{image['name']}"
