@@ -94,16 +94,22 @@ public struct OpenStackSettings: Sendable, Codable, Equatable {
     public var projectDomain: String?
     public var applicationCredentialID: String?
     public var applicationCredentialSecret: String?
+    /// Which catalog endpoints to use: public, internal or admin; nil: clouds.yaml's, else public.
+    public var interface: String?
+    /// Where nodes start; nil: the cloud's default zone.
+    public var availabilityZone: String?
     public init(cloud: String? = nil, region: String? = nil, network: String? = nil,
                 floatingIPNetwork: String? = nil, authURL: String? = nil, username: String? = nil,
                 password: String? = nil, projectName: String? = nil, userDomain: String? = nil,
                 projectDomain: String? = nil, applicationCredentialID: String? = nil,
-                applicationCredentialSecret: String? = nil) {
+                applicationCredentialSecret: String? = nil, interface: String? = nil,
+                availabilityZone: String? = nil) {
         self.cloud = cloud; self.region = region; self.network = network
         self.floatingIPNetwork = floatingIPNetwork; self.authURL = authURL; self.username = username
         self.password = password; self.projectName = projectName; self.userDomain = userDomain
         self.projectDomain = projectDomain; self.applicationCredentialID = applicationCredentialID
         self.applicationCredentialSecret = applicationCredentialSecret
+        self.interface = interface; self.availabilityZone = availabilityZone
     }
 }
 

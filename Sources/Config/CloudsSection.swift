@@ -10,7 +10,7 @@ enum CloudsSection {
         .gce: ["project", "zone", "zones", "credentials", "token_endpoint", "network", "subnetwork"],
         .openstack: ["cloud", "region", "network", "floating_ip_network", "auth_url", "username", "password",
                      "project_name", "user_domain_name", "project_domain_name",
-                     "application_credential_id", "application_credential_secret"],
+                     "application_credential_id", "application_credential_secret", "interface", "availability_zone"],
         .local: ["subnet", "root", "image_dir", "mirror"],
     ]
 
@@ -91,9 +91,18 @@ enum CloudsSection {
                            subnetwork: try map.string("subnetwork"))
     }
 
+    /// The catalog interfaces a Keystone endpoint can have.
+    static let openStackInterfaces = ["public", "internal", "admin"]
+
     static func openStack(_ map: ConfigMapping) throws -> OpenStackSettings {
         let authURL = try map.string("auth_url")
         if let authURL, let found = map["auth_url"] { try checkURL(authURL, found) }
+        let interface = try map.string("interface")
+        if let interface, let found = map["interface"], !openStackInterfaces.contains(interface) {
+            let hint = Suggestions.closest(to: interface, in: openStackInterfaces).map { "; did you mean '\($0)'?" } ?? ""
+            throw found.error("unknown interface '\(interface)'\(hint)",
+                              fix: "use one of: \(openStackInterfaces.joined(separator: ", ")) (the default is public)")
+        }
         let settings = OpenStackSettings(
             cloud: try map.string("cloud"), region: try map.string("region"), network: try map.string("network"),
             floatingIPNetwork: try map.string("floating_ip_network"), authURL: authURL,
@@ -101,7 +110,8 @@ enum CloudsSection {
             projectName: try map.string("project_name"), userDomain: try map.string("user_domain_name"),
             projectDomain: try map.string("project_domain_name"),
             applicationCredentialID: try map.string("application_credential_id"),
-            applicationCredentialSecret: try map.string("application_credential_secret"))
+            applicationCredentialSecret: try map.string("application_credential_secret"),
+            interface: interface, availabilityZone: try map.string("availability_zone"))
         try requireTogether(map, "application_credential_id", settings.applicationCredentialID,
                             "application_credential_secret", settings.applicationCredentialSecret)
         return settings

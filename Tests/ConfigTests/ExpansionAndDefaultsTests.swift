@@ -69,6 +69,11 @@ struct ExpansionAndDefaultsTests {
         #expect(error.message.hasPrefix("\(Fixtures.path):3:5: clouds.gce.zones: missing; a gce cloud needs at least one zone"))
     }
 
+    @Test func openStackInterfaceAndAvailabilityZone() throws {
+        let config = try Fixtures.parse("clouds: {uni: {provider: openstack, interface: internal, availability_zone: nova}}\n")
+        #expect(config.clouds["uni"]?.settings == .openstack(OpenStackSettings(interface: "internal", availabilityZone: "nova")))
+    }
+
     @Test func optionalValueExpandingToNothingIsNotGiven() throws {
         let config = try Fixtures.parse("clouds: {aws: {provider: ec2, region: '${R:-}', profile: ~}}\n")
         #expect(config.clouds["aws"]?.settings == .ec2(EC2Settings()))

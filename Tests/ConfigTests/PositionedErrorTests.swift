@@ -211,6 +211,17 @@ struct PositionedErrorTests {
         #expect(error.message == "\(file):4:15: clouds.aws.endpoint: 'ftp://example.org' is not an http or https URL")
     }
 
+    @Test func openStackInterfaceIsOneOfThree() throws {
+        let yaml = Fixtures.lines(
+            "clouds:",
+            "  uni:",
+            "    provider: openstack",
+            "    interface: internl")
+        let error = try #require(Fixtures.error(yaml))
+        #expect(error.message == "\(file):4:16: clouds.uni.interface: unknown interface 'internl'; did you mean 'internal'?")
+        #expect(error.fix == "use one of: public, internal, admin (the default is public)")
+    }
+
     @Test func minMoreThanCount() throws {
         let yaml = Fixtures.cluster(groups: Fixtures.lines("      compute: {count: 2, min: 3, flavor: n2-standard-8}"))
         let error = try #require(Fixtures.error(yaml))
