@@ -29,6 +29,7 @@ let package = Package(
             "CloudcCore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),   // RSA for Google's RS256 JWTs
+            .product(name: "Yams", package: "Yams"),                     // OpenStack's clouds.yaml
         ]),
         // libssh2 for Swift: its headers, plus inline wrappers for the macros Swift cannot import.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
