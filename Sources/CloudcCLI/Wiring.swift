@@ -65,10 +65,25 @@ struct Wiring {
             return LocalProvider(cloudName: cloud.name, settings: settings, progress: progress)
         case .gce(let settings):
             return try gceProvider(cloud: cloud, settings: settings)
-        case .openstack:
-            throw CloudcError(.unsupported, "the \(cloud.provider.rawValue) provider is not available in this version of cloudc",
-                              fix: "use a cloud with provider: gce, ec2 or local for now")
+        case .openstack(let settings):
+            return try openStackProvider(cloud: cloud, settings: settings)
         }
+    }
+
+    /// OpenStack: credentials from the config, clouds.yaml or OS_* variables; a Keystone session
+    /// that keeps a project-scoped token and the catalog; the Nova/Neutron/Glance client.
+    /// A cloud's `endpoint:` stands for the Keystone URL when `auth_url:` is not given.
+    func openStackProvider(cloud: CloudSpec, settings: OpenStackSettings) throws -> OpenStackProvider {
+        var settings = settings
+        if settings.authURL == nil, let endpoint = cloud.endpoint { settings.authURL = endpoint }
+        let resolver = OpenStackCredentialResolver(environment: context.environment, homeDirectory: context.homeDirectory,
+                                                   workingDirectory: FileManager.default.currentDirectoryPath)
+        let auth = try resolver.resolve(settings, cloud: cloud.name)
+        let session = KeystoneSession(auth: auth, transport: URLSessionTransport(timeout: 30))
+        let client = OpenStackClient(auth: session, transport: URLSessionTransport(timeout: 60))
+        let pace = waiting
+        return OpenStackProvider(client: client, settings: settings, cloudName: cloud.name, credentialsSource: auth.source,
+                                 progress: progress, poller: Poller(initialDelay: pace.initialDelay, maxDelay: pace.maxDelay, timeout: 1800))
     }
 
     /// Compute Engine: credentials (config, GOOGLE_APPLICATION_CREDENTIALS, gcloud's
