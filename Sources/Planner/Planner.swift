@@ -75,7 +75,11 @@ public enum Planner {
     /// and which nodes still need a launch.
     public static func planStart(spec: ClusterSpec, state: ClusterState, observed: [CloudInstance]) -> StartPlan {
         var plan = StartPlan()
-        let live = observed.filter { $0.state.isLive && ($0.incarnation == nil || $0.incarnation == state.incarnation) }
+        let ours = observed.filter { $0.state.isLive && ($0.incarnation == nil || $0.incarnation == state.incarnation) }
+        // An instance the cloud put into ERROR (an OpenStack server without a host) never runs:
+        // it is deleted, and its node launched anew.
+        plan.strays = ours.filter { $0.state == .error }
+        let live = ours.filter { $0.state != .error }
         let liveByID = Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
 
         // 1. Who owns what: node tags first, preferring the instance the state already records.

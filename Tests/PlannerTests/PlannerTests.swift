@@ -121,6 +121,20 @@ func instance(_ id: String, node: String? = nil, group: String? = nil, token: St
         #expect(!plan.launches[0].isResume)
     }
 
+    @Test func anInstanceInErrorIsAStrayAndItsNodeIsLaunchedAnew() {
+        let s = spec(frontend: 1, compute: 0)
+        var state = freshState(s)
+        let first = Planner.launchToken(incarnation: state.incarnation, group: "frontend", nodes: ["frontend001"], attempt: 0)
+        state.launches = [LaunchRecord(token: first, group: "frontend", nodes: ["frontend001"], status: .launched, requestedAt: Date())]
+        state.nodes = [NodeRecord(name: "frontend001", group: "frontend", instanceID: "i-1", state: .error, flavor: "t3.medium")]
+        let plan = Planner.planStart(spec: s, state: state, observed: [instance("i-1", node: "frontend001", state: .error)])
+        #expect(plan.strays.map(\.id) == ["i-1"])
+        #expect(plan.adoptions.isEmpty)
+        #expect(plan.lost == ["frontend001"])
+        #expect(plan.launches.map(\.nodes) == [["frontend001"]])
+        #expect(plan.launches[0].token != first)
+    }
+
     @Test func runningClusterNeedsNothing() {
         let s = spec(frontend: 1, compute: 1)
         var state = freshState(s)

@@ -29,7 +29,7 @@ extension OpenStackProvider {
         // Nova has no idempotency token: an earlier attempt's servers are found by their metadata.
         let earlier = try await servers(cluster: request.cluster, incarnation: request.incarnation)
         var existing: [String: JSONValue] = [:]
-        for server in earlier where Self.state(server) != .terminated && Self.state(server) != .error {
+        for server in earlier where ![.terminated, .terminating, .error].contains(Self.state(server)) {
             if let node = server["metadata"]?["cloudc-node"]?.string, existing[node] == nil { existing[node] = server }
         }
         let found = existing
