@@ -108,6 +108,11 @@ public protocol CloudProvider: Sendable {
     /// Asks the cloud to delete these instances; succeeds for ones already gone.
     func terminate(_ instanceIDs: [String]) async throws
 
+    /// Gives running nodes what a cloud attaches only once they run (OpenStack: floating IPs),
+    /// finding what an earlier attempt attached. `nodes`: node name → instance id.
+    /// Returns each node's public address where it has one.
+    func attachPublicAddresses(cluster: String, incarnation: String, nodes: [String: String]) async throws -> [String: String]
+
     /// What the configurator must know about this provider's nodes.
     var traits: ProviderTraits { get }
 }
@@ -115,4 +120,9 @@ public protocol CloudProvider: Sendable {
 extension CloudProvider {
     /// Clouds: VMs with their own cgroups and no shared storage.
     public var traits: ProviderTraits { ProviderTraits() }
+
+    /// Most clouds give a node its public address when they create it.
+    public func attachPublicAddresses(cluster: String, incarnation: String, nodes: [String: String]) async throws -> [String: String] {
+        [:]
+    }
 }

@@ -53,6 +53,7 @@ public struct ClusterLifecycle: Sendable {
             try await createResources(&state, access: access)
             try await createNodes(&state, access: access)
             try await waitUntilRunning(&state)
+            try await attachPublicAddresses(&state)
             state.phase = .running
             try store.save(state)
             return state
@@ -192,6 +193,19 @@ public struct ClusterLifecycle: Sendable {
                               fix: "run cloudc start \(state.name) again to keep waiting (it resumes), or cloudc stop \(state.name)")
         }
         progress.report("All \(state.nodes.count) node(s) of \(state.name) are running")
+    }
+
+    /// Lets the provider attach what a node gets only once it runs (floating IPs), for every
+    /// node: new ones, and those adopted from an interrupted start.
+    func attachPublicAddresses(_ state: inout ClusterState) async throws {
+        var nodes: [String: String] = [:]
+        for node in state.nodes { if let id = node.instanceID { nodes[node.name] = id } }
+        let addresses = try await provider.attachPublicAddresses(cluster: state.name, incarnation: state.incarnation, nodes: nodes)
+        guard !addresses.isEmpty else { return }
+        for index in state.nodes.indices {
+            if let address = addresses[state.nodes[index].name] { state.nodes[index].publicIP = address }
+        }
+        try store.save(state)
     }
 
     // MARK: stop

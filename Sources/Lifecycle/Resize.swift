@@ -21,6 +21,7 @@ extension ClusterLifecycle {
         try await createResources(&state, access: access)
         try await createNodes(&state, access: access)
         try await waitUntilRunning(&state)
+        try await attachPublicAddresses(&state)
         try store.save(state)
     }
 

@@ -116,7 +116,7 @@ func launchRequest(group: NodeGroupSpec, nodes: [String]) -> LaunchRequest {
                                          settings: OpenStackSettings(network: "private", availabilityZone: "az2"))
         let group = NodeGroupSpec(name: "gpu", count: 1, flavor: "g1.t4", gpus: GPURequest(count: 1), diskGB: 100)
         let plan = OpenStackProvider.LaunchPlan(request: launchRequest(group: group, nodes: ["gpu001"]), flavorID: "gpu-t4",
-                                                imageID: "img-1", networkID: "net-1", floatingNetworkID: nil)
+                                                imageID: "img-1", networkID: "net-1")
         let body = provider.serverBody(node: "gpu001", name: "demo-gpu001", plan)
         #expect(body["name"] == "demo-gpu001" && body["flavorRef"] == "gpu-t4")
         #expect(body["imageRef"] == nil, "a boot volume replaces imageRef")
@@ -130,7 +130,7 @@ func launchRequest(group: NodeGroupSpec, nodes: [String]) -> LaunchRequest {
                                      "cloudc-incarnation": "1a2b3c4d", "cloudc-launch": "t-1"])
 
         let plain = OpenStackProvider.LaunchPlan(request: launchRequest(group: NodeGroupSpec(name: "compute", count: 1, flavor: "m1.large"), nodes: ["compute001"]),
-                                                 flavorID: "4", imageID: "img-1", networkID: "net-1", floatingNetworkID: nil)
+                                                 flavorID: "4", imageID: "img-1", networkID: "net-1")
         let second = openStackProvider(RoutedTransport { _ in json(200, .null) }).serverBody(node: "compute001", name: "demo-compute001", plain)
         #expect(second["imageRef"] == "img-1" && second["block_device_mapping_v2"] == nil && second["availability_zone"] == nil)
     }

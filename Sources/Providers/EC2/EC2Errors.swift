@@ -30,7 +30,8 @@ enum EC2ErrorMapper {
         case "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable":
             return CloudcError(.invalidRequest, what,
                                fix: "set image: in the template to an AMI id that exists in \(region) (AMI ids differ per region)")
-        case "InvalidInstanceType", "InvalidParameterValue" where error.message.lowercased().contains("instance type"):
+        case "InvalidInstanceType",
+             "InvalidParameterValue" where error.message.lowercased().contains("instance type"):
             return CloudcError(.invalidRequest, what,
                                fix: "set flavor: to an instance type offered in \(region) (aws ec2 describe-instance-types)")
         case "InvalidSubnetID.NotFound", "InvalidVpcID.NotFound":

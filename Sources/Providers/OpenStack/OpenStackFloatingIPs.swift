@@ -4,6 +4,19 @@ import Foundation
 /// Neutron floating IPs: one per node, found again by its description, released on every
 /// failure path and on stop.
 extension OpenStackProvider {
+    /// Every running node gets its floating IP (one per node, found again by its description).
+    public func attachPublicAddresses(cluster: String, incarnation: String, nodes: [String: String]) async throws -> [String: String] {
+        guard wantsFloatingIPs, !nodes.isEmpty else { return [:] }
+        guard let networkID = try await floatingNetwork()["id"]?.string else {
+            throw CloudcError(.unavailable, "Neutron answered network \(settings.floatingIPNetwork ?? "") without its id", fix: "run the command again")
+        }
+        let pairs = try await forEachBounded(nodes.sorted { $0.key < $1.key }, limit: concurrency) { node, serverID in
+            let description = OpenStackNames.floatingIPDescription(cluster: cluster, incarnation: incarnation, node: node)
+            return (node, try await self.ensureFloatingIP(serverID: serverID, networkID: networkID, description: description, node: node))
+        }
+        return Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Gives the server's port the node's floating IP (allocating it unless an earlier attempt
     /// did) and returns its address. A floating IP allocated here is released if associating it fails.
     func ensureFloatingIP(serverID: String, networkID: String, description: String, node: String) async throws -> String {
@@ -39,6 +52,7 @@ extension OpenStackProvider {
             throw CloudcError(.unavailable, "Neutron allocated a floating IP for node \(node) but answered without its id or address",
                               fix: "run the command again (it resumes); stop releases every floating IP of the cluster")
         }
+        progress.report("Floating IP \(address) for \(node)")
         if allocated["port_id"]?.string != portID {
             do {
                 _ = try await client.associateFloatingIP(id, portID: portID)

@@ -9,8 +9,6 @@ extension OpenStackProvider {
         var flavorID: String
         var imageID: String
         var networkID: String
-        /// Where floating IPs come from; nil: none.
-        var floatingNetworkID: String?
     }
 
     public func launch(_ request: LaunchRequest) async throws -> [CloudInstance] {
@@ -22,9 +20,7 @@ extension OpenStackProvider {
               let networkID = try await network()["id"]?.string else {
             throw CloudcError(.unavailable, "the cloud answered a flavor, image or network without its id", fix: "run the command again")
         }
-        let floatingNetworkID = wantsFloatingIPs ? try await floatingNetwork()["id"]?.string : nil
-        let plan = LaunchPlan(request: request, flavorID: flavorID, imageID: imageID, networkID: networkID,
-                              floatingNetworkID: floatingNetworkID)
+        let plan = LaunchPlan(request: request, flavorID: flavorID, imageID: imageID, networkID: networkID)
 
         // Nova has no idempotency token: an earlier attempt's servers are found by their metadata.
         let earlier = try await servers(cluster: request.cluster, incarnation: request.incarnation)
@@ -53,8 +49,8 @@ extension OpenStackProvider {
         return launched.sorted { ($0.node ?? "") < ($1.node ?? "") }
     }
 
-    /// Creates one node's server (unless an earlier attempt did), waits for ACTIVE, and gives it
-    /// its floating IP. A server that goes into ERROR is deleted, and its fault reported.
+    /// Creates one node's server (unless an earlier attempt did) and waits for ACTIVE.
+    /// A server that goes into ERROR is deleted, and its fault reported.
     func launchNode(_ node: String, found: JSONValue?, _ plan: LaunchPlan) async throws -> CloudInstance {
         let request = plan.request
         let name = OpenStackNames.serverName(cluster: request.cluster, node: node)
@@ -74,15 +70,7 @@ extension OpenStackProvider {
         guard let serverID else {
             throw CloudcError(.unavailable, "Nova accepted server \(name) but answered without its id", fix: "run the command again (it resumes)")
         }
-        var server = try await waitUntilActive(serverID, name: name, node: node, group: request.group)
-        if let networkID = plan.floatingNetworkID {
-            let description = OpenStackNames.floatingIPDescription(cluster: request.cluster, incarnation: request.incarnation, node: node)
-            let address = try await ensureFloatingIP(serverID: serverID, networkID: networkID, description: description, node: node)
-            if let fresh = try await api({ try await client.server(serverID) }) { server = fresh }
-            guard var instance = Self.instance(from: server) else { throw malformed(name) }
-            instance.publicIP = address
-            return instance
-        }
+        let server = try await waitUntilActive(serverID, name: name, node: node, group: request.group)
         guard let instance = Self.instance(from: server) else { throw malformed(name) }
         return instance
     }
