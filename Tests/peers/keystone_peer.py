@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -77,13 +76,14 @@ def log(message):
 
 
 def serve_command(venv, conf_path, port):
-    # --master with one worker: the master supervises, and uWSGI's workers die with it
-    # (--no-orphans); --die-on-term: SIGTERM ends it, as a test's stop or this file expects.
-    # --http-socket: the worker speaks HTTP itself, no separate router process; it keeps no
-    # connection alive, and says so (Connection: close) so that no client reuses one.
+    # One process, no master: uWSGI's worker is the process that was started, so killing its PID
+    # (as every test's stop does) leaves nothing behind, and no orphaned worker waits to be
+    # reaped. Two threads serve requests. --http-socket: the worker speaks HTTP itself (no router
+    # process); it keeps no connection alive and says so (Connection: close), so no client reuses
+    # one. --die-on-term: SIGTERM ends it (uWSGI 2.0 would reload on it).
     return [os.path.join(venv, "bin", "uwsgi"), "--http-socket", f"127.0.0.1:{port}",
-            "--module", "keystone.wsgi.api:application", "--master", "--processes", "1", "--threads", "2",
-            "--die-on-term", "--no-orphans", "--need-app", "--disable-logging", "--buffer-size", "65535",
+            "--module", "keystone.wsgi.api:application", "--processes", "1", "--threads", "2",
+            "--die-on-term", "--need-app", "--disable-logging", "--buffer-size", "65535",
             "--add-header", "Connection: close"]
 
 
