@@ -307,6 +307,14 @@ extension OpenStackPeerTests {
                 #expect(eleventh.status == 403)
                 #expect(eleventh.novaFault?.message == "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances")
                 #expect(try await peer.state().serverCreates == 10)
+                // /limits says so, in the sample's shape.
+                let limits = try #require(try await peer.nova("GET", "/limits", token: token).json?["limits"] as? [String: Any])
+                let absolute = try #require(limits["absolute"] as? [String: Any])
+                #expect(absolute["maxTotalInstances"] as? Int == 10)
+                #expect(absolute["totalInstancesUsed"] as? Int == 10)
+                #expect(absolute["totalCoresUsed"] as? Int == 10)
+                let sample = try OpenStackPeer.novaSample(samplePath("limits", "limit-get-resp.json.tpl"))
+                #expect(keys(absolute) == keys((sample["limits"] as? [String: Any])?["absolute"]))
             }
         }
 
@@ -355,7 +363,7 @@ extension OpenStackPeerTests {
             }
         }
 
-        @Test func flavorsAndTheirExtraSpecs() async throws {
+        @Test func flavorsTheirExtraSpecsAndTheZones() async throws {
             try await OpenStackPeer.with { peer in
                 let token = try await peer.token()
                 let detail = try await peer.nova("GET", "/flavors/detail", token: token)
@@ -371,6 +379,8 @@ extension OpenStackPeerTests {
                 #expect(missing.status == 404)
                 #expect(missing.novaFault?.name == "itemNotFound")
                 #expect(missing.novaFault?.message == "Flavor m1.huge could not be found.")
+                let zones = try await peer.nova("GET", "/os-availability-zone", token: token)
+                #expect(((zones.json?["availabilityZoneInfo"] as? [[String: Any]]) ?? []).compactMap { $0["zoneName"] as? String } == ["nova", "az2"])
             }
         }
 

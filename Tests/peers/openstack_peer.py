@@ -717,6 +717,13 @@ class Nova:
             if len(parts) == 3 and parts[2] == "metadata" and m == "GET":
                 with self.peer.lock:
                     return 200, {"metadata": dict(self.find_server(req, parts[1]).metadata)}
+        elif head == "os-availability-zone" and len(parts) == 1 and m == "GET":
+            template = self.samples.load("os-availability-zone", "availability-zone-list-resp.json.tpl", req.version)
+            zone = template["availabilityZoneInfo"][0]
+            return 200, {"availabilityZoneInfo": [conform(zone, {"zoneName": name, "zoneState": {"available": True},
+                                                                 "hosts": None}) for name in AVAILABILITY_ZONES]}
+        elif head == "limits" and len(parts) == 1 and m == "GET":
+            return 200, self.limits(req)
         elif head == "images":
             # Nova's image proxy, deprecated since 2.36, is left to Glance.
             raise nova_error(404, "The resource could not be found.")
@@ -725,6 +732,25 @@ class Nova:
             raise nova_error(405, "The method specified is not allowed for this resource.") \
                 if len(parts) <= 2 else nova_error(404, "The resource could not be found.")
         raise nova_error(404, "The resource could not be found.")
+
+    def limits(self, req):
+        """The project's limits and usage; only instances are limited here (cores and RAM: -1, unlimited)."""
+        with self.peer.lock:
+            self.peer.sweep(time.time())
+            mine = [s for s in self.peer.servers.values() if s.project_id == req.project_id and s.deleted_at is None]
+            groups = sum(1 for g in self.peer.security_groups.values() if g["project_id"] == req.project_id)
+            keypairs = sum(1 for k in self.peer.keypairs.values() if k["user_id"] == req.user_id)
+            fips = sum(1 for f in self.peer.floating_ips.values() if f["project_id"] == req.project_id)
+        template = self.samples.load("limits", "limit-get-resp.json.tpl", req.version)["limits"]
+        absolute = conform(template["absolute"], {
+            "maxTotalInstances": INSTANCE_QUOTA, "totalInstancesUsed": len(mine),
+            "maxTotalCores": -1, "totalCoresUsed": sum(s.flavor["vcpus"] for s in mine),
+            "maxTotalRAMSize": -1, "totalRAMUsed": sum(s.flavor["ram"] for s in mine),
+            "maxServerMeta": 128, "maxImageMeta": 128, "maxPersonality": 5, "maxPersonalitySize": 10240,
+            "maxTotalKeypairs": 100, "maxServerGroups": 10, "maxServerGroupMembers": 10, "totalServerGroupsUsed": 0,
+            "maxSecurityGroups": -1, "maxSecurityGroupRules": -1, "totalSecurityGroupsUsed": groups,
+            "maxTotalFloatingIps": FLOATING_IP_QUOTA, "totalFloatingIpsUsed": fips, "totalKeypairsUsed": keypairs})
+        return {"limits": {"absolute": absolute, "rate": []}}
 
     def version_document(self, req):
         document = self.samples.load("versions", "v21-version-get-resp.json.tpl")["version"]
