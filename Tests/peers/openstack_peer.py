@@ -1021,7 +1021,7 @@ class Nova:
             path = ["server"]
             check_type(path, server, "object")
             for key, value in server.items():
-                self.check_server_field(path + [key], key, value, version)
+                self.check_server_field(path + [key], key, value, version, server)
             required = ["name", "flavorRef"] + (["networks"] if version >= (2, 37) else [])
             for key in required:
                 if key not in server:
@@ -1037,7 +1037,7 @@ class Nova:
             raise invalid_input([], body, unexpected(extras))
         return body["server"]
 
-    def check_server_field(self, path, key, value, version):
+    def check_server_field(self, path, key, value, version, server):
         if key in ("name", "key_name", "availability_zone", "hostname"):
             check_string(path, value, 1, 255)
             if key == "name" and value != value.strip():
@@ -1144,11 +1144,11 @@ class Nova:
                 raise invalid_input(path, value, f"{value!r} is not one of ['AUTO', 'MANUAL']")
         elif key == "description":
             if version < (2, 19):
-                raise invalid_input(path[:-1], None, unexpected(["description"]))
+                raise invalid_input(path[:-1], server, unexpected(["description"]))
             check_type(path, value, ["string", "null"])
         elif key == "tags":
             if version < (2, 52):
-                raise invalid_input(path[:-1], None, unexpected(["tags"]))
+                raise invalid_input(path[:-1], server, unexpected(["tags"]))
             check_type(path, value, "array")
 
     def create(self, req, body, server_dict):
