@@ -51,7 +51,7 @@ let package = Package(
         // The executable: a few lines that call CloudcCLI.
         .executableTarget(name: "cloudc", dependencies: ["CloudcCLI"]),
 
-        // Test helpers: peers (moto_server, the GCE peer, sshd), temporary directories, processes.
+        // Test helpers: peers (moto_server, the GCE and OpenStack peers, sshd), temporary directories, processes.
         .target(name: "TestSupport", dependencies: ["CloudcCore"], path: "Tests/TestSupport"),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
@@ -64,6 +64,8 @@ let package = Package(
         .testTarget(name: "SSHTests", dependencies: ["SSH", "TestSupport"]),
         // The local GCE peer itself (Tests/peers/gce_peer.py), checked before cloudc is tested against it.
         .testTarget(name: "GCEPeerTests", dependencies: ["TestSupport"]),
+        // The local OpenStack (a real Keystone and Tests/peers/openstack_peer.py), checked before cloudc is tested against it.
+        .testTarget(name: "OpenStackPeerTests", dependencies: ["TestSupport"]),
         .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),

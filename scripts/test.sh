@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: builds, fetches the pinned test vectors, runs every test.
-# The peers it needs (moto_server, sshd, ssh-keygen, flock) come from scripts/install-deps.sh.
+# The peers it needs (moto_server, sshd, ssh-keygen, flock, and python3-venv + gcc + the Python headers
+# for Keystone's uWSGI) come from scripts/install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash Tests/peers/fetch-aws4-testsuite.sh
 bash Tests/peers/fetch-compute-discovery.sh
+bash Tests/peers/fetch-openstack.sh   # Keystone + uWSGI (a venv), its bootstrapped template, Nova's API samples
 # Quiet the per-file lines; the build's own exit status decides (pipefail).
 swift build --build-tests 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Wrapping|Linking|Merging)' || true; }
 # Each test stops the peers it starts (by PID); the timeout is the last line of defence.
