@@ -72,6 +72,8 @@ let package = Package(
         .testTarget(name: "EC2Tests", dependencies: ["CLITestSupport", "CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
         // cloudc on gce clouds, run as a user would.
         .testTarget(name: "GCETests", dependencies: ["CLITestSupport", "TestSupport"]),
+        // cloudc on openstack clouds, run as a user would: a real Keystone and the local Nova/Neutron/Glance peer.
+        .testTarget(name: "OpenStackTests", dependencies: ["CLITestSupport", "TestSupport"]),
         // Need root: boot systemd-nspawn nodes on this machine.
         .testTarget(name: "LocalProviderTests", dependencies: ["CloudcCLI", "Providers", "TestSupport"]),
         .testTarget(name: "LocalClusterTests", dependencies: ["CLITestSupport", "CloudcCore", "State", "TestSupport"]),
