@@ -54,3 +54,34 @@ public final class UserMachine: Sendable {
     }
 }
 
+
+extension UserMachine {
+    /// Runs the built `cloudc` binary (not in-process: it must be killable) with `arguments`,
+    /// polls `condition` until it holds (at most `seconds`), then kills the process with SIGKILL,
+    /// as a power cut or `kill -9` would. Returns whether the condition held before the kill.
+    public func runCloudcKilled(_ arguments: [String], seconds: Double = 10,
+                                when condition: () async throws -> Bool) async throws -> Bool {
+        let binary = Paths.repoRoot + "/.build/debug/cloudc"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw PeerError("\(binary) is missing: build with `swift build --build-tests` first")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return false
+    }
+}

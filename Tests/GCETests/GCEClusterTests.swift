@@ -114,27 +114,10 @@ import TestSupport
             let user = try Self.user(peer)
             // Slow the cloud down so the kill lands while inserts are in flight.
             try await peer.settings(stepSeconds: 1.0)
-            let binary = Paths.repoRoot + "/.build/debug/cloudc"
-            guard FileManager.default.isExecutableFile(atPath: binary) else {
-                throw PeerError("\(binary) is missing: build with `swift build --build-tests` first")
+            let seen = try await user.runCloudcKilled(["start", "gce", "--no-setup"]) {
+                try await peer.state().instances.count >= 1
             }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["start", "gce", "--no-setup"]
-            process.environment = user.environment
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var seen = 0
-            for _ in 0..<300 {
-                seen = try await peer.state().instances.count
-                if seen >= 1 { break }
-                try await Task.sleep(nanoseconds: 20_000_000)
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(seen >= 1, "no insert reached the cloud before the kill")
+            #expect(seen, "no insert reached the cloud before the kill")
 
             try await peer.settings(stepSeconds: 0.3)
             let again = await user.cloudc("start", "gce", "--no-setup")

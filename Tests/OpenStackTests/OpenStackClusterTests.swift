@@ -209,27 +209,10 @@ import TestSupport
             let user = try Self.user(peer)
             // Slow the cloud down so the kill lands while servers are being built.
             try await peer.settings(buildSeconds: 1.5)
-            let binary = Paths.repoRoot + "/.build/debug/cloudc"
-            guard FileManager.default.isExecutableFile(atPath: binary) else {
-                throw PeerError("\(binary) is missing: build with `swift build --build-tests` first")
+            let seen = try await user.runCloudcKilled(["start", "uni", "--no-setup"]) {
+                try await peer.state().serverCreates >= 2
             }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["start", "uni", "--no-setup"]
-            process.environment = user.environment
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var seen = 0
-            for _ in 0..<500 {
-                seen = try await peer.state().serverCreates
-                if seen >= 2 { break }
-                try await Task.sleep(nanoseconds: 20_000_000)
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(seen >= 2, "no create reached the cloud before the kill")
+            #expect(seen, "no create reached the cloud before the kill")
 
             try await peer.settings(buildSeconds: 0.2)
             let again = await user.cloudc("start", "uni", "--no-setup")

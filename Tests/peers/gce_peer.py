@@ -40,7 +40,8 @@ import time
 import unicodedata
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from peer_http import PeerHandler, listen, serve
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -1744,7 +1745,7 @@ class Peer:
         if body.get("serviceAccounts"):
             resource["serviceAccounts"] = [
                 {"email": s.get("email", "default") if s.get("email", "default") != "default"
-                 else f"123456789012-compute@developer.gserviceaccount.com", "scopes": s.get("scopes", [])}
+                 else "123456789012-compute@developer.gserviceaccount.com", "scopes": s.get("scopes", [])}
                 for s in body["serviceAccounts"]]
         resource["selfLink"] = link(f"{zone_path}/instances/{body['name']}")
         resource["scheduling"] = plan["scheduling"]
@@ -2217,43 +2218,8 @@ OAUTH_FAULTS = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(PeerHandler):
     server_version = "ESF"
-    sys_version = ""
-    peer = None  # set by main
-
-    def log_message(self, format, *args):
-        pass  # one line per request is written by `respond`
-
-    def do_GET(self):
-        self.handle_request()
-
-    def do_POST(self):
-        self.handle_request()
-
-    def do_DELETE(self):
-        self.handle_request()
-
-    def do_PUT(self):
-        self.handle_request()
-
-    def do_PATCH(self):
-        self.handle_request()
-
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline().strip():
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def handle_request(self):
         peer = self.peer
@@ -2407,19 +2373,12 @@ def main():
         accounts = json.load(f)
     peer = Peer(discovery, accounts, args.project, args.step_seconds, args.wait_timeout, args.token_lifetime)
     Handler.peer = peer
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    port = server.server_address[1]
+    server, port = listen(Handler, args.port)
     peer.own_base = f"http://127.0.0.1:{port}{COMPUTE_PREFIX}"
     peer.token_url = f"http://127.0.0.1:{port}/token"
     log(f"GCE peer on http://127.0.0.1:{port} (Compute v1 discovery revision {discovery.revision}, "
         f"{len(discovery.routes)} methods, projects {', '.join(args.project)})")
-    if args.port_file:
-        temporary = args.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            f.write(f"{port}\n")
-        os.rename(temporary, args.port_file)
-    server.serve_forever()
+    serve(server, args.port_file)
 
 
 if __name__ == "__main__":

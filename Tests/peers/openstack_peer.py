@@ -52,7 +52,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from peer_http import PeerHandler, exit_with_parent, listen, serve
 
 LABELS = ("public", "internal", "region-two")
 TOKEN_CACHE_SECONDS = 2.0
@@ -1915,46 +1916,8 @@ class Glance:
 # HTTP
 # ---------------------------------------------------------------------------------------
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(PeerHandler):
     server_version = "openstack-peer"
-    sys_version = ""
-    peer = None
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self.handle_request()
-
-    def do_POST(self):
-        self.handle_request()
-
-    def do_PUT(self):
-        self.handle_request()
-
-    def do_DELETE(self):
-        self.handle_request()
-
-    def do_PATCH(self):
-        self.handle_request()
-
-    def do_HEAD(self):
-        self.handle_request()
-
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline().strip():
-                        pass
-                    return data
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def handle_request(self):
         peer = self.peer
@@ -2075,15 +2038,6 @@ class Handler(BaseHTTPRequestHandler):
         return 404, {"error": f"no control route {method} {path}"}
 
 
-def watch_parent():
-    """Ends this peer when the process that started it is gone (a test runner that was killed)."""
-    parent = os.getppid()
-    while True:
-        time.sleep(1)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keystone", required=True, help="http://127.0.0.1:K/v3")
@@ -2106,19 +2060,12 @@ def main():
     peer.neutron = Neutron(peer)
     peer.glance = Glance(peer)
     Handler.peer = peer
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    port = server.server_address[1]
-    threading.Thread(target=watch_parent, daemon=True).start()
+    server, port = listen(Handler, args.port)
+    exit_with_parent()
     log(f"OpenStack peer on http://127.0.0.1:{port} (Nova samples {args.samples}, microversions 2.1–"
         f"{samples.max_version_text}; server create keys {sorted(peer.server_create_tree['server'])}), "
         f"Keystone {args.keystone}")
-    if args.port_file:
-        temporary = args.port_file + ".tmp"
-        with open(temporary, "w") as f:
-            f.write(f"{port}\n")
-        os.rename(temporary, args.port_file)
-    server.serve_forever()
+    serve(server, args.port_file)
 
 
 if __name__ == "__main__":
