@@ -54,7 +54,9 @@ import TestSupport
     @Test func threeGroupsWithFloatingIPsStartListAndStopLeavingNothing() async throws {
         try await OpenStackPeer.with { peer in
             let user = try Self.user(peer)
+            let began = Date()
             let start = await user.cloudc("start", "uni", "--no-setup")
+            print(String(format: "timing: openstack start of 4 nodes with floating IPs (build 0.3 s each): %.2f s", Date().timeIntervalSince(began)))
             #expect(start.status == 0, "\(start.stderr)")
             #expect(start.stderr.contains("Flavor g1.t4 (group gpu) has GPUs: pci_passthrough:alias=nvidia-t4:1"), "\(start.stderr)")
 
@@ -87,7 +89,9 @@ import TestSupport
             }
             #expect(state.rejectedTokens == 0)
 
+            let stopping = Date()
             let stop = await user.cloudc("stop")
+            print(String(format: "timing: openstack stop of 4 nodes, 4 floating IPs, key pair, security group: %.2f s", Date().timeIntervalSince(stopping)))
             #expect(stop.status == 0, "\(stop.stderr)")
             try await expectNothingLeft(peer)
             #expect(user.stateFiles().isEmpty)
