@@ -41,11 +41,13 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Runs experiments on a cluster: parameter grids, the slurm and local executors, harvesting.
+        .target(name: "Executors", dependencies: ["CloudcCore", "SSH"]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.
         .target(name: "CloudcCLI", dependencies: [
-            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator",
+            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator", "Executors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines that call CloudcCLI.
@@ -66,6 +68,7 @@ let package = Package(
         .testTarget(name: "GCEPeerTests", dependencies: ["TestSupport"]),
         // The local OpenStack (a real Keystone and Tests/peers/openstack_peer.py), checked before cloudc is tested against it.
         .testTarget(name: "OpenStackPeerTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ExecutorsTests", dependencies: ["Executors", "SSH", "TestSupport"]),
         .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),
