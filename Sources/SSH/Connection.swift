@@ -363,6 +363,36 @@ final class Connection {
         }
     }
 
+    // MARK: Downloads
+
+    /// See `RemoteShell.download`: the whole file, read over SFTP.
+    func download(_ path: String) throws -> [UInt8] {
+        let sftp = try openSFTP()
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let flags = UInt(LIBSSH2_FXF_READ)
+        guard let raw = try session.retry("opening \(path)", until: deadline(after: stepTimeout), {
+            path.withCString { libssh2_sftp_open_ex(sftp.raw, $0, UInt32(path.utf8.count), flags, 0, LIBSSH2_SFTP_OPENFILE) }
+        }) else {
+            throw sftpError(sftp, "cannot open \(path) on \(peer)", directory: directory, reading: true)
+        }
+        let file = SFTPFileHandle(raw: raw, sftp: sftp)
+        var data: [UInt8] = []
+        var buffer = [CChar](repeating: 0, count: 256 * 1024)
+        while true {
+            let n = try session.retry("reading \(path)", until: deadline(after: stepTimeout)) {
+                Int32(clamping: buffer.withUnsafeMutableBufferPointer { libssh2_sftp_read(raw, $0.baseAddress, $0.count) })
+            }
+            if n == 0 { break }
+            guard n > 0 else { throw sftpError(sftp, "cannot read \(path) on \(peer)", directory: directory, reading: true) }
+            buffer.withUnsafeBufferPointer { pointer in
+                pointer.prefix(Int(n)).withMemoryRebound(to: UInt8.self) { data.append(contentsOf: $0) }
+            }
+        }
+        _ = try file.close(until: deadline(after: stepTimeout))
+        return data
+    }
+
     private func openSFTP() throws -> SFTPHandle {
         if let sftp { return sftp }
         guard let raw = try session.retry("starting SFTP", until: deadline(after: stepTimeout), { libssh2_sftp_init(session.raw) }) else {
@@ -375,7 +405,7 @@ final class Connection {
     }
 
     /// Built right after the failing SFTP call: the SFTP status says what the server refused.
-    private func sftpError(_ sftp: SFTPHandle, _ message: String, directory: String) -> CloudcError {
+    private func sftpError(_ sftp: SFTPHandle, _ message: String, directory: String, reading: Bool = false) -> CloudcError {
         let last = session.lastError()
         guard last.code == LIBSSH2_ERROR_SFTP_PROTOCOL else {
             return CloudcError(.connection, message, fix: "the connection to the node may have dropped; try again",
@@ -385,10 +415,11 @@ final class Connection {
         let place = directory.isEmpty ? "the home directory of \(endpoint.user)" : directory
         switch status {
         case UInt(LIBSSH2_FX_NO_SUCH_FILE), UInt(LIBSSH2_FX_NO_SUCH_PATH):
+            if reading { return CloudcError(.notFound, message, cause: "no such file or directory (SFTP status \(status))") }
             return CloudcError(.remote, message, fix: "create \(place) first: uploads do not create directories",
                                cause: "no such file or directory (SFTP status \(status))")
         case UInt(LIBSSH2_FX_PERMISSION_DENIED), UInt(LIBSSH2_FX_WRITE_PROTECT):
-            return CloudcError(.remote, message, fix: "check that \(endpoint.user) may write to \(place)",
+            return CloudcError(.remote, message, fix: "check that \(endpoint.user) may \(reading ? "read" : "write to") \(place)",
                                cause: "permission denied (SFTP status \(status))")
         case UInt(LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM), UInt(LIBSSH2_FX_QUOTA_EXCEEDED):
             return CloudcError(.remote, message, fix: "free some space on the node", cause: "no space left (SFTP status \(status))")

@@ -85,6 +85,9 @@ public protocol RemoteShell: Sendable {
     /// `user:group`). The directory must exist.
     func upload(_ data: [UInt8], to path: String, mode: Int32, owner: String?) async throws
 
+    /// The whole content of the file at `path`. A missing file throws a `.notFound` CloudcError.
+    func download(_ path: String) async throws -> [UInt8]
+
     /// Ends the session. Later calls throw.
     func close() async
 }

@@ -60,6 +60,15 @@ public final class SSHSession: RemoteShell, @unchecked Sendable {
         }
     }
 
+    /// See `RemoteShell.download`.
+    public func download(_ path: String) async throws -> [UInt8] {
+        let endpoint = self.endpoint
+        return try await run { connection in
+            guard let open = connection.value else { throw Self.closedError(endpoint) }
+            return try open.download(path)
+        }
+    }
+
     public func close() async {
         let connection = self.connection
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

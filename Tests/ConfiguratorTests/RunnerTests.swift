@@ -26,6 +26,11 @@ struct ThisMachineShell: RemoteShell {
         if let owner { _ = try await Run.programOffPool("/bin/chown", [owner, path]) }
     }
 
+    func download(_ path: String) async throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CloudcError(.notFound, "no file \(path)") }
+        return [UInt8](data)
+    }
+
     func close() async {}
 }
 

@@ -167,6 +167,22 @@ struct SSHSessionTests {
         await session.close()
     }
 
+    @Test func downloadReadsWholeFilesAndNamesAMissingOne() async throws {
+        let fixture = try await SSHFixture()
+        let session = try await fixture.connect()
+        var big = [UInt8](repeating: 0, count: 1_300_000)
+        for index in big.indices { big[index] = UInt8(truncatingIfNeeded: index &* 31 &+ index >> 9) }
+        let path = fixture.directory.path + "/big.bin"
+        try Data(big).write(to: URL(fileURLWithPath: path))
+        #expect(try await session.download(path) == big, "more than one SFTP read, byte for byte")
+        _ = try fixture.directory.write("empty", "")
+        #expect(try await session.download(fixture.directory.path + "/empty") == [])
+        let missing = try await #require(throws: CloudcError.self) { try await session.download(fixture.directory.path + "/nope") }
+        #expect(missing.code == .notFound && missing.message.contains("/nope"))
+        #expect(try await session.exec("echo still usable").stdout == "still usable\n")
+        await session.close()
+    }
+
     @Test func passphraseProtectedKey() async throws {
         let directory = try TemporaryDirectory("cloudc-ssh")
         let key = try makeEncryptedKey(in: directory.path, name: "id_locked", passphrase: "correct horse battery")
