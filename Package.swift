@@ -42,7 +42,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Runs experiments on a cluster: parameter grids, the slurm and local executors, harvesting.
-        .target(name: "Executors", dependencies: ["CloudcCore", "SSH"]),
+        .target(name: "Executors", dependencies: [
+            "CloudcCore", "SSH",
+            .product(name: "Crypto", package: "swift-crypto"),   // SHA-256 of work files: upload only what changed
+        ]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.

@@ -76,11 +76,15 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var jobIDs: [String]
     /// For a `--rerun`: the run it repeats the failed tasks of (and shares the directory with).
     public var rerunOf: String?
+    /// Per SLURM job id: what its array indexes add up to a task index (a grid larger than
+    /// MaxArraySize is split into arrays whose indexes restart at 1).
+    public var arrayOffsets: [Int]
 
     public init(id: String, cluster: String, executor: String, createdAt: Date, spec: JobSpec, directory: String,
-                taskIndexes: [Int], jobIDs: [String] = [], rerunOf: String? = nil) {
+                taskIndexes: [Int], jobIDs: [String] = [], rerunOf: String? = nil, arrayOffsets: [Int] = []) {
         self.id = id; self.cluster = cluster; self.executor = executor; self.createdAt = createdAt; self.spec = spec
         self.directory = directory; self.taskIndexes = taskIndexes; self.jobIDs = jobIDs; self.rerunOf = rerunOf
+        self.arrayOffsets = arrayOffsets
     }
 }
 

@@ -1,0 +1,313 @@
+import CloudcCore
+import Crypto
+import Foundation
+import SSH
+
+/// Runs jobs on the cluster's SLURM over SSH to the frontend: the run directory lives on the
+/// shared /home, a grid is one job array (split where it exceeds `MaxArraySize`), and state
+/// comes from `squeue`, `sacct` when accounting is on, and the wrapper's exit files.
+public struct SlurmExecutor: Executor {
+    let shell: any RemoteShell
+    /// The partition jobs go to; nil: SLURM's default.
+    let partition: String?
+
+    public init(shell: any RemoteShell, partition: String? = nil) {
+        self.shell = shell; self.partition = partition
+    }
+
+    /// Where runs live: under the login's home when it is on the shared /home, else in
+    /// /home/cloudc-runs/<user> (root's home, /root, is not shared).
+    static let runBase = #"case "$HOME" in /home/*) b="$HOME/cloudc-runs";; *) b="/home/cloudc-runs/$(id -un)";; esac; mkdir -p "$b" && cd "$b" && pwd"#
+
+    /// Runs a shell command on the frontend; a non-zero exit is an error naming `what`.
+    @discardableResult
+    func run(_ command: String, _ what: String, stdin: [UInt8]? = nil) async throws -> String {
+        let result = try await shell.exec(command, stdin: stdin, onOutput: nil)
+        guard result.status == 0 else {
+            let detail = result.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").suffix(5).joined(separator: " | ")
+            throw CloudcError(.remote, "\(what) failed on \(shell.endpoint.host) (exit \(result.status))",
+                              fix: "check the cluster with: cloudc ssh -- sinfo", cause: detail)
+        }
+        return result.stdout
+    }
+
+    // MARK: submit
+
+    public func submit(_ run: RunRecord, progress: any ProgressSink) async throws -> RunRecord {
+        var run = run
+        if !run.directory.hasPrefix("/") {
+            let base = try await self.run(Self.runBase, "finding the shared run folder").trimmingCharacters(in: .whitespacesAndNewlines)
+            run.directory = base + "/" + run.id
+        }
+        let directory = run.directory
+        let tasks = run.spec.tasks.filter { run.taskIndexes.contains($0.index) }
+        try await self.run("mkdir -p \(quote(directory))/work \(quote(directory))/logs", "creating \(directory)")
+        if let local = run.spec.workDirectory {
+            try await syncWork(from: local, to: directory + "/" + RunLayout.work, progress: progress)
+        }
+        // Every task's files in one script, so a large grid is one upload, not thousands.
+        let script = Self.layoutScript(RunLayout.files(for: tasks, runDirectory: directory), taskIndexes: tasks.map(\.index))
+        let scriptPath = directory + "/.layout.sh"
+        try await shell.upload(Array(script.utf8), to: scriptPath, mode: 0o600, owner: nil)
+        try await self.run("cd \(quote(directory)) && bash .layout.sh && rm -f .layout.sh", "writing the tasks of \(run.id)")
+
+        let maxArraySize = try await self.maxArraySize()
+        var jobIDs: [String] = []
+        var offsets: [Int] = []
+        for (number, chunk) in Self.arrayChunks(run.taskIndexes, maxArraySize: maxArraySize).enumerated() {
+            let batch = Self.batchScript(run: run, chunk: chunk, partition: partition)
+            let path = "\(directory)/submit-\(number + 1).sh"
+            try await shell.upload(Array(batch.utf8), to: path, mode: 0o644, owner: nil)
+            let answer = try await self.run("sbatch --parsable \(quote(path))", "sbatch of \(run.id)")
+            guard let id = answer.split(whereSeparator: \.isNewline).last?.split(separator: ";").first.map(String.init), !id.isEmpty else {
+                throw CloudcError(.remote, "sbatch answered '\(answer)' instead of a job id", fix: "check the cluster with: cloudc ssh -- squeue")
+            }
+            jobIDs.append(id)
+            offsets.append(chunk.offset)
+        }
+        run.jobIDs = jobIDs
+        run.arrayOffsets = offsets
+        progress.report("Submitted \(tasks.count) task(s) of \(run.id) as SLURM job\(jobIDs.count == 1 ? "" : "s") \(jobIDs.joined(separator: ", "))")
+        return run
+    }
+
+    func quote(_ text: String) -> String { RunLayout.shellQuote(text) }
+
+    /// `MaxArraySize` of `scontrol show config` (SLURM's default 1001 when it does not say).
+    func maxArraySize() async throws -> Int {
+        let config = try await run("scontrol show config", "scontrol show config")
+        return Self.maxArraySize(in: config) ?? 1001
+    }
+
+    static func maxArraySize(in config: String) -> Int? {
+        for line in config.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "maxarraysize" { return Int(parts[1]) }
+        }
+        return nil
+    }
+
+    /// One job array's share of the tasks: array indexes are task index − `offset`, all below MaxArraySize.
+    struct ArrayChunk: Equatable {
+        var offset: Int
+        var indexes: [Int]
+        /// `1-5,7,9-10` of the array indexes.
+        var arraySpec: String {
+            var parts: [String] = []
+            var start: Int?
+            var previous = 0
+            for index in indexes.map({ $0 - offset }).sorted() {
+                if start != nil, index == previous + 1 {
+                    previous = index
+                    continue
+                }
+                if let first = start { parts.append(first == previous ? "\(first)" : "\(first)-\(previous)") }
+                start = index
+                previous = index
+            }
+            if let first = start { parts.append(first == previous ? "\(first)" : "\(first)-\(previous)") }
+            return parts.joined(separator: ",")
+        }
+    }
+
+    /// Array indexes must stay below MaxArraySize: tasks 1…(max−1) go in the first array,
+    /// the next max−1 in a second (offset by max−1), and so on.
+    static func arrayChunks(_ indexes: [Int], maxArraySize: Int) -> [ArrayChunk] {
+        let span = max(1, maxArraySize - 1)
+        var chunks: [Int: [Int]] = [:]
+        for index in indexes { chunks[(index - 1) / span, default: []].append(index) }
+        return chunks.keys.sorted().map { ArrayChunk(offset: $0 * span, indexes: chunks[$0, default: []].sorted()) }
+    }
+
+    static func batchScript(run: RunRecord, chunk: ArrayChunk, partition: String?) -> String {
+        let resources = run.spec.resources
+        var lines = ["#!/bin/bash",
+                     "#SBATCH --job-name=\(run.id)",
+                     "#SBATCH --array=\(chunk.arraySpec)",
+                     "#SBATCH --output=\(run.directory)/logs/%A_%a.out"]
+        if let partition { lines.append("#SBATCH --partition=\(partition)") }
+        if let cpus = resources.cpus { lines.append("#SBATCH --cpus-per-task=\(cpus)") }
+        if let gpus = resources.gpus, gpus > 0 { lines.append("#SBATCH --gres=gpu:\(gpus)") }
+        if let memory = resources.memory { lines.append("#SBATCH --mem=\(memory)") }
+        if let time = resources.time { lines.append("#SBATCH --time=\(time)") }
+        lines.append("exec bash \(RunLayout.shellQuote(run.directory + "/" + RunLayout.wrapper)) $((SLURM_ARRAY_TASK_ID + \(chunk.offset)))")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A bash script that writes `files` (base64, so any byte goes through) below the current folder.
+    static func layoutScript(_ files: [(path: String, text: String, mode: Int32)], taskIndexes: [Int]) -> String {
+        var script = "set -e\nmkdir -p tasks\n"
+        for index in taskIndexes { script += "mkdir -p \(RunLayout.taskDirectory(index))\n" }
+        for file in files {
+            let path = RunLayout.shellQuote(file.path)
+            script += "base64 -d > \(path) <<'CLOUDC_EOF'\n\(Data(file.text.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed]))\nCLOUDC_EOF\n"
+            script += "chmod \(String(file.mode, radix: 8)) \(path)\n"
+        }
+        return script
+    }
+
+    /// Uploads the files of `local` that differ (by SHA-256) from those in `remote`, and
+    /// deletes remote files that are no longer there, so every task sees exactly the folder.
+    func syncWork(from local: String, to remote: String, progress: any ProgressSink) async throws {
+        let files = try Self.localFiles(local)
+        let listing = try await run("mkdir -p \(quote(remote)) && cd \(quote(remote)) && find . -type f -print0 | xargs -0 -r sha256sum",
+                                    "listing \(remote)")
+        var remoteHashes: [String: String] = [:]
+        for line in listing.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            var path = String(parts[1]).trimmingCharacters(in: .whitespaces)
+            if path.hasPrefix("*") { path.removeFirst() }
+            if path.hasPrefix("./") { path.removeFirst(2) }
+            remoteHashes[path] = String(parts[0])
+        }
+        let changed = files.filter { remoteHashes[$0.path] != $0.sha256 }
+        let stale = Set(remoteHashes.keys).subtracting(files.map(\.path)).sorted()
+        let folders = Set(changed.compactMap { file -> String? in
+            guard let slash = file.path.lastIndex(of: "/") else { return nil }
+            return String(file.path[..<slash])
+        }).sorted()
+        if !folders.isEmpty || !stale.isEmpty {
+            var command = "cd \(quote(remote))"
+            if !folders.isEmpty { command += " && mkdir -p " + folders.map(quote).joined(separator: " ") }
+            if !stale.isEmpty { command += " && rm -f -- " + stale.map(quote).joined(separator: " ") }
+            try await run(command, "preparing \(remote)")
+        }
+        for file in changed {
+            let data = try Data(contentsOf: URL(fileURLWithPath: local + "/" + file.path))
+            try await shell.upload([UInt8](data), to: remote + "/" + file.path, mode: file.executable ? 0o755 : 0o644, owner: nil)
+        }
+        progress.report("Work folder \(local): \(changed.count) of \(files.count) file(s) uploaded (\(files.count - changed.count) unchanged)\(stale.isEmpty ? "" : ", \(stale.count) removed")")
+    }
+
+    struct LocalFile: Equatable {
+        var path: String
+        var sha256: String
+        var executable: Bool
+    }
+
+    /// Every regular file below `folder` (links to files outside it are refused).
+    static func localFiles(_ folder: String) throws -> [LocalFile] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CloudcError(.usage, "\(folder) is not a folder", fix: "give --dir a folder with your code and inputs")
+        }
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
+        var files: [LocalFile] = []
+        while let relative = walker.nextObject() as? String {
+            let path = folder + "/" + relative
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let mode = (attributes[.posixPermissions] as? Int) ?? 0o644
+            files.append(LocalFile(path: relative, sha256: Hex.encode(Array(SHA256.hash(data: data))), executable: mode & 0o100 != 0))
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+
+    // MARK: state
+
+    public func status(_ run: RunRecord) async throws -> [TaskStatus] {
+        let directory = quote(run.directory)
+        let indexes = run.taskIndexes.map(String.init).joined(separator: " ")
+        let jobs = run.jobIDs.joined(separator: ",")
+        // One round trip: exit files, squeue's view, and sacct's when accounting is on.
+        let command = """
+        cd \(directory)/tasks || exit 3
+        for i in \(indexes); do [ -f "$i/exit" ] && echo "exit $i $(cat "$i/exit")"; [ -f "$i/stdout" ] && echo "started $i"; done
+        \(jobs.isEmpty ? "" : "squeue -h -r -j \(jobs) -o 'queue %i %T' 2>/dev/null; sacct -n -P -X -j \(jobs) -o JobID,State 2>/dev/null | sed 's/^/acct /'")
+        true
+        """
+        let output = try await self.run(command, "reading the state of \(run.id)")
+        return Self.statuses(output, run: run)
+    }
+
+    /// Reads the lines of `status`'s command: `exit I S`, `started I`, `queue J_A STATE`, `acct J_A|STATE`.
+    static func statuses(_ output: String, run: RunRecord) -> [TaskStatus] {
+        var exits: [Int: Int32] = [:]
+        var started = Set<Int>()
+        var queued: [Int: String] = [:]
+        var accounted: [Int: String] = [:]
+        for line in output.split(whereSeparator: \.isNewline) {
+            let words = line.split(separator: " ", maxSplits: 2).map(String.init)
+            guard let kind = words.first else { continue }
+            switch kind {
+            case "exit" where words.count == 3:
+                if let index = Int(words[1]), let code = Int32(words[2].trimmingCharacters(in: .whitespaces)) { exits[index] = code }
+            case "started" where words.count == 2:
+                if let index = Int(words[1]) { started.insert(index) }
+            case "queue" where words.count == 3:
+                if let index = taskIndex(words[1], run: run) { queued[index] = words[2] }
+            case "acct" where words.count >= 2:
+                let fields = line.dropFirst(5).split(separator: "|").map(String.init)
+                if fields.count >= 2, let index = taskIndex(fields[0], run: run) {
+                    accounted[index] = fields[1].split(separator: " ").first.map(String.init) ?? fields[1]
+                }
+            default: continue
+            }
+        }
+        return run.taskIndexes.sorted().map { index in
+            if let code = exits[index] { return TaskStatus(index: index, state: code == 0 ? .done : .failed, exitCode: code) }
+            if let state = queued[index] {
+                switch state {
+                case "PENDING", "CONFIGURING", "REQUEUED", "RESV_DEL_HOLD", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED":
+                    return TaskStatus(index: index, state: .pending)
+                case "CANCELLED": return TaskStatus(index: index, state: .cancelled)
+                default: return TaskStatus(index: index, state: .running)
+                }
+            }
+            if let state = accounted[index] {
+                switch state {
+                case "PENDING": return TaskStatus(index: index, state: .pending)
+                case "RUNNING", "COMPLETING": return TaskStatus(index: index, state: .running)
+                case "CANCELLED": return TaskStatus(index: index, state: .cancelled)
+                default: return TaskStatus(index: index, state: .failed)
+                }
+            }
+            // Neither queued nor accounted and no exit file: the job left SLURM without the
+            // wrapper finishing (cancelled before it ran, killed, node lost) — or is just leaving.
+            return TaskStatus(index: index, state: started.contains(index) ? .failed : (run.jobIDs.isEmpty ? .unknown : .failed))
+        }
+    }
+
+    /// `123_4` of the run's second array → task 4 + that array's offset.
+    static func taskIndex(_ id: String, run: RunRecord) -> Int? {
+        let parts = id.split(separator: "_", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let arrayIndex = Int(parts[1]), let job = run.jobIDs.firstIndex(of: parts[0]) else { return nil }
+        return arrayIndex + (job < run.arrayOffsets.count ? run.arrayOffsets[job] : 0)
+    }
+
+    public func cancel(_ run: RunRecord) async throws {
+        guard !run.jobIDs.isEmpty else { return }
+        try await self.run("scancel \(run.jobIDs.joined(separator: " "))", "scancel of \(run.id)")
+    }
+
+    // MARK: outputs
+
+    public func collect(_ run: RunRecord, tasks: [Int], into local: String, progress: any ProgressSink) async throws {
+        guard !tasks.isEmpty else { return }
+        let listing = try await self.run("cd \(quote(run.directory))/tasks && find \(tasks.map(String.init).joined(separator: " ")) -type f 2>/dev/null; true",
+                                         "listing the outputs of \(run.id)")
+        let skipped: Set<String> = ["command", "values.env"]
+        var files: [String] = []
+        for line in listing.split(whereSeparator: \.isNewline) {
+            let path = String(line)
+            guard let name = path.split(separator: "/").last, !skipped.contains(String(name)) else { continue }
+            files.append(path)
+        }
+        var bytes = 0
+        for path in files.sorted() {
+            let data = try await shell.download(run.directory + "/tasks/" + path)
+            let target = local + "/" + path
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(data).write(to: URL(fileURLWithPath: target), options: .atomic)
+            bytes += data.count
+        }
+        progress.report("Copied \(files.count) file(s), \(bytes) bytes, of \(tasks.count) task(s) into \(local)")
+    }
+
+    public func stderrTail(_ run: RunRecord, task: Int, lines: Int) async throws -> String {
+        let result = try await shell.exec("tail -n \(lines) \(quote(run.directory))/tasks/\(task)/stderr 2>/dev/null", stdin: nil, onOutput: nil)
+        return result.stdout
+    }
+}
