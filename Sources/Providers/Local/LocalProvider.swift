@@ -356,8 +356,10 @@ public struct LocalProvider: CloudProvider {
             }
         }
         if ProcessTable.isMountPoint(files.root) {
-            // A node whose systemd-nspawn was killed keeps running without it: end what is left.
-            for _ in 0..<10 {
+            // A node whose systemd-nspawn was killed keeps running without it: end what is left,
+            // and wait until it is gone (on a busy machine a killed process takes a while to die).
+            let deadline = Date().addingTimeInterval(stopTimeout)
+            while Date() < deadline {
                 let left = ProcessTable.processes(rootedAt: files.root)
                 if left.isEmpty { break }
                 for pid in left { kill(pid, SIGKILL) }
