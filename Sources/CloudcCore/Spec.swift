@@ -189,11 +189,14 @@ public struct ClusterSpec: Sendable, Codable, Equatable {
     public var sshFrom: String?
     /// Groups in config order; the first is where users log in unless one is called `frontend`.
     public var groups: [NodeGroupSpec]
+    /// How `cloudc submit` runs jobs: `slurm` or `local`; nil: `slurm`. Absent from state files
+    /// written before it existed, which still decode (an optional decodes as nil when missing).
+    public var executor: String?
 
     public init(template: String, cloud: CloudSpec, login: LoginSpec, setup: SetupSpec? = nil,
-                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec]) {
+                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec], executor: String? = nil) {
         self.template = template; self.cloud = cloud; self.login = login; self.setup = setup
-        self.image = image; self.sshFrom = sshFrom; self.groups = groups
+        self.image = image; self.sshFrom = sshFrom; self.groups = groups; self.executor = executor
     }
 
     public func group(named name: String) -> NodeGroupSpec? { groups.first { $0.name == name } }

@@ -1,4 +1,5 @@
 import CloudcCore
+import Foundation
 import Testing
 @testable import Config
 
@@ -157,5 +158,34 @@ struct ExpansionAndDefaultsTests {
         let config = try Fixtures.parse("# nothing yet\n")
         #expect(config.templateNames.isEmpty)
         #expect(config.clouds.isEmpty)
+    }
+}
+
+/// `executor:` reaches the ClusterSpec that start records, and specs recorded before it existed still decode.
+@Suite struct ExecutorKeyTests {
+    @Test func theTemplatesExecutorReachesTheSpec() throws {
+        let config = try Fixtures.parse(Fixtures.preamble + Fixtures.lines(
+            "clusters:",
+            "  here: {cloud: gce, image: i, executor: local, groups: {m: {count: 1, flavor: f}}}",
+            "  there: {cloud: gce, image: i, groups: {m: {count: 1, flavor: f}}}"))
+        #expect(try config.clusterSpec(template: "here").executor == "local")
+        #expect(try config.clusterSpec(template: "there").executor == nil)
+    }
+
+    @Test func aSpecWithoutExecutorDecodesAsNil() throws {
+        let config = try Fixtures.parse(Fixtures.preamble + Fixtures.lines(
+            "clusters:",
+            "  here: {cloud: gce, image: i, executor: local, groups: {m: {count: 1, flavor: f}}}"))
+        let spec = try config.clusterSpec(template: "here")
+        let encoded = try JSONEncoder().encode(spec)
+        var object = try #require(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        #expect(object["executor"] as? String == "local")
+        #expect(try JSONDecoder().decode(ClusterSpec.self, from: encoded) == spec)
+        // A state file written before `executor` existed has no such key.
+        object.removeValue(forKey: "executor")
+        let old = try JSONSerialization.data(withJSONObject: object)
+        var expected = spec
+        expected.executor = nil
+        #expect(try JSONDecoder().decode(ClusterSpec.self, from: old) == expected)
     }
 }

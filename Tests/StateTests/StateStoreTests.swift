@@ -51,6 +51,23 @@ func mode(_ path: String) throws -> Int {
         #expect(leftovers.isEmpty)
     }
 
+    /// State files written before clusters had `executor:` have no such key: they load, as nil (slurm).
+    @Test func stateWithoutExecutorStillLoads() throws {
+        let dir = try TemporaryDirectory()
+        let store = StateStore(home: dir.path)
+        var state = sampleState()
+        state.spec.executor = "local"
+        try store.save(state)
+        #expect(try store.load("demo")?.spec.executor == "local")
+        let text = try String(contentsOfFile: store.path(of: "demo"), encoding: .utf8)
+        let old = text.replacingOccurrences(of: "\"executor\" : \"local\",", with: "")
+        #expect(old != text)
+        try old.write(toFile: store.path(of: "demo"), atomically: true, encoding: .utf8)
+        let loaded = try #require(try store.load("demo"))
+        #expect(loaded.spec.executor == nil)
+        #expect(loaded.spec.groups == state.spec.groups)
+    }
+
     @Test func corruptFileIsReportedAndNeverOverwritten() throws {
         let dir = try TemporaryDirectory()
         let store = StateStore(home: dir.path)
