@@ -1,0 +1,84 @@
+import ArgumentParser
+import CloudcCore
+import Executors
+import Foundation
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The runs of a cluster with their tasks' states, or the tasks of one run.",
+        discussion: "cloudc jobs [NAME] [RUN] — RUN may be a unique prefix of a run id. --wait follows a run until every task has ended, and then exits 1 if any failed.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The cluster, then a run (both optional).")
+    var words: [String] = []
+
+    @Flag(help: "Wait until every task of the run (or of every run) has ended, printing progress.")
+    var wait = false
+
+    @Option(help: "Seconds between checks while waiting.")
+    var interval: Double = 5
+
+    func run() async throws {
+        let wiring = Wiring(global)
+        let (cluster, state, runText) = try wiring.clusterAndRun(words)
+        let store = wiring.runs
+        let chosen: [RunRecord]
+        if let runText {
+            chosen = [try store.resolve(cluster: cluster, runText)]
+        } else {
+            chosen = try store.list(cluster: cluster).filter { $0.rerunOf == nil }
+        }
+        guard !chosen.isEmpty else {
+            wiring.context.note("No runs on \(cluster). Submit one with: cloudc submit -- COMMAND")
+            return
+        }
+        let context = wiring.context
+        let progress = wiring.progress
+        // Runs of both executors may be listed: each is asked with its own.
+        var states: [String: [TaskStatus]] = [:]
+        var lastLine = ""
+        let interval = max(0.2, self.interval)
+        while true {
+            for kind in Set(chosen.map(\.executor)).sorted() {
+                let ofKind = chosen.filter { $0.executor == kind }
+                let found = try await wiring.withExecutor(kind, state: state) { executor in
+                    var found: [String: [TaskStatus]] = [:]
+                    for run in ofKind { found[run.id] = try await wiring.taskStates(of: run, executor: executor) }
+                    return found
+                }
+                states.merge(found) { _, new in new }
+            }
+            let all = chosen.flatMap { states[$0.id] ?? [] }
+            let ended = all.allSatisfy { [.done, .failed, .cancelled].contains($0.state) }
+            guard wait, !ended else { break }
+            let line = (chosen.count == 1 ? "\(chosen[0].id): " : "") + Harvest.summaryLine(all)
+            if line != lastLine { progress.report(line); lastLine = line }
+            try await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+        }
+
+        if chosen.count == 1, let run = chosen.first, let tasks = states[run.id] {
+            let byIndex = Dictionary(uniqueKeysWithValues: run.spec.tasks.map { ($0.index, $0) })
+            var table = Table(header: ["TASK", "STATE", "EXIT"] + run.spec.names.map { $0.uppercased() })
+            for task in tasks {
+                let values = byIndex[task.index]?.values.map(\.value) ?? []
+                table.rows.append(["\(task.index)", task.state.rawValue, task.exitCode.map(String.init) ?? "-"] + values)
+            }
+            for line in table.render() { context.print(line) }
+            context.note("\(run.id): " + Harvest.summaryLine(tasks))
+        } else {
+            var table = Table(header: ["RUN", "EXECUTOR", "TASKS", "PENDING", "RUNNING", "DONE", "FAILED", "COMMAND"])
+            for run in chosen {
+                let tasks = states[run.id] ?? []
+                func count(_ state: TaskState) -> String { "\(tasks.filter { $0.state == state }.count)" }
+                table.rows.append([run.id, run.executor, "\(tasks.count)", count(.pending), count(.running), count(.done),
+                                   "\(tasks.filter { $0.state == .failed || $0.state == .cancelled }.count)",
+                                   run.spec.words.joined(separator: " ")])
+            }
+            for line in table.render() { context.print(line) }
+        }
+        if wait, chosen.flatMap({ states[$0.id] ?? [] }).contains(where: { $0.state == .failed || $0.state == .cancelled }) {
+            throw ExitCode(1)
+        }
+    }
+}

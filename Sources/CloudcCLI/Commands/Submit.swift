@@ -1,0 +1,89 @@
+import ArgumentParser
+import CloudcCore
+import Executors
+import Foundation
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command on the cluster, or a grid of runs of it: braces expand ({0.1,0.01}, {1..5}).",
+        discussion: """
+        cloudc submit -- python train.py --lr {0.1,0.01} --seed {1..5}
+        runs 10 tasks (one SLURM job array). Each task runs in its own folder on the shared /home with
+        the files of --dir linked in, and gets CLOUDC_TASK (1…10) and CLOUDC_LR, CLOUDC_SEED set.
+        Prints the run id; follow it with `cloudc jobs RUN --wait`, collect with `cloudc harvest RUN`.
+        """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The cluster (default: the only one, or the one chosen with `cloudc use`).")
+    var name: String?
+
+    @Option(help: "GPUs per task (SLURM GRES gpu).") var gpus: Int?
+    @Option(help: "CPUs per task.") var cpus: Int?
+    @Option(help: "Memory per task, as SLURM writes it (4G, 500M).") var mem: String?
+    @Option(help: "Time limit per task, as SLURM writes it (90, 1:30:00, 2-00:00:00).") var time: String?
+    @Option(help: "A folder whose files every task finds in its working folder (uploaded: only what changed).") var dir: String?
+    @Option(help: "slurm (the cluster; default) or local (this machine, to try a grid first).") var executor: String?
+    @Option(help: "The SLURM partition (default: the cluster's default; with --gpus, the first group with GPUs).") var partition: String?
+    @Option(help: "Run again only the failed tasks of this run.") var rerun: String?
+
+    @Argument(parsing: .postTerminator, help: "The command (after --).")
+    var command: [String] = []
+
+    func validate() throws {
+        if rerun == nil && command.isEmpty {
+            throw ValidationError("give the command after --, e.g. cloudc submit -- python train.py --lr {0.1,0.01}")
+        }
+        if rerun != nil && !command.isEmpty { throw ValidationError("--rerun repeats a run's command: give no command with it") }
+        for (flag, value) in [("--gpus", gpus), ("--cpus", cpus)] where (value ?? 1) < (flag == "--gpus" ? 0 : 1) {
+            throw ValidationError("\(flag) must be \(flag == "--gpus" ? "0 or more" : "1 or more")")
+        }
+    }
+
+    func run() async throws {
+        let wiring = Wiring(global)
+        let (cluster, state) = try wiring.jobCluster(name, executorFlag: executor)
+        let runs = wiring.runs
+        let progress = wiring.progress
+        var record: RunRecord
+        if let rerun {
+            let original = try runs.resolve(cluster: cluster, rerun)
+            let kind = original.executor
+            let failed = try await wiring.withExecutor(kind, state: state) { executor in
+                try await wiring.taskStates(of: original, executor: executor).filter { $0.state == .failed || $0.state == .cancelled }.map(\.index)
+            }
+            guard !failed.isEmpty else {
+                wiring.context.note("No task of \(original.id) failed: nothing to run again")
+                return
+            }
+            record = RunRecord(id: RunStore.newID(now: Date()), cluster: cluster, executor: kind, createdAt: Date(), spec: original.spec,
+                               directory: original.directory, taskIndexes: failed, rerunOf: original.id)
+            progress.report("Running again \(failed.count) failed task(s) of \(original.id): \(failed.map(String.init).joined(separator: ", "))")
+        } else {
+            let kind = try wiring.executorKind(executor, state: state)
+            let (names, tasks) = try Grid.expand(command)
+            let work = try dir.map { path -> String in
+                let full = wiring.absolutePath(path)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw CloudcError(.usage, "--dir \(path) is not a folder", fix: "give --dir the folder with your code and inputs")
+                }
+                return full
+            }
+            let spec = JobSpec(words: command, names: names, tasks: tasks,
+                               resources: Resources(cpus: cpus, gpus: gpus, memory: mem, time: time), workDirectory: work)
+            let id = RunStore.newID(now: Date())
+            let directory = kind == "local" ? runs.localRunDirectory(cluster: cluster, id: id) : id
+            record = RunRecord(id: id, cluster: cluster, executor: kind, createdAt: Date(), spec: spec,
+                               directory: directory, taskIndexes: tasks.map(\.index))
+            let grid = names.isEmpty ? "" : " (grid over \(names.joined(separator: ", ")))"
+            progress.report("Submitting \(tasks.count) task(s)\(grid) to \(kind == "local" ? "this machine" : "cluster \(cluster)")")
+        }
+        let partition = self.partition ?? ((gpus ?? record.spec.resources.gpus ?? 0) > 0 ? state?.spec.groups.first { $0.gpus != nil }?.name : nil)
+        let submitted = try await wiring.withExecutor(record.executor, state: state, partition: partition) { executor in
+            try await executor.submit(record, progress: progress)
+        }
+        try runs.save(submitted)
+        wiring.context.print(submitted.id)
+    }
+}

@@ -1,0 +1,99 @@
+import CloudcCore
+import Executors
+import Foundation
+import State
+
+/// Which executor a command uses, and the run records of a cluster.
+extension Wiring {
+    var runs: RunStore { RunStore(home: context.cloudcHome) }
+
+    static let executorKinds = ["slurm", "local"]
+
+    /// `--executor`, else the cluster template's `executor:`, else `slurm`.
+    func executorKind(_ flag: String?, state: ClusterState?) throws -> String {
+        let kind = flag ?? state?.spec.executor ?? "slurm"
+        guard Self.executorKinds.contains(kind) else {
+            throw CloudcError(.usage, "unknown executor '\(kind)'", fix: "use --executor slurm (the cluster's SLURM) or --executor local (this machine)")
+        }
+        return kind
+    }
+
+    /// The cluster a job command is about: the one named, else the current or only one; for the
+    /// local executor a name need not be a running cluster (runs are kept under it all the same).
+    func jobCluster(_ given: String?, executorFlag: String?) throws -> (name: String, state: ClusterState?) {
+        if executorFlag == "local" {
+            if let given {
+                try StateStore.validate(name: given)
+                return (given, try store.load(given))
+            }
+            if let name = try? clusterName(nil) { return (name, try store.load(name)) }
+            return ("local", nil)
+        }
+        let name = try clusterName(given)
+        return (name, try store.load(name))
+    }
+
+    /// Runs `body` with the executor of `kind`; for `slurm`, over a session to the frontend that
+    /// is closed afterwards.
+    func withExecutor<T: Sendable>(_ kind: String, state: ClusterState?, partition: String? = nil,
+                                   _ body: (any Executor) async throws -> T) async throws -> T {
+        if kind == "local" { return try await body(LocalExecutor()) }
+        guard let state else {
+            throw CloudcError(.notFound, "there is no running cluster to submit to",
+                              fix: "start one with: cloudc start TEMPLATE — or try the job here first with --executor local")
+        }
+        guard let frontend = state.frontend else {
+            throw CloudcError(.state, "cluster \(state.name) has no frontend node", fix: "see its nodes with: cloudc list-nodes \(state.name)")
+        }
+        let session = try await session(to: frontend, of: state)
+        do {
+            let result = try await body(SlurmExecutor(shell: session, partition: partition))
+            await session.close()
+            return result
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+
+    /// The state of every task of `run`, with later reruns of its tasks taking precedence.
+    func taskStates(of run: RunRecord, executor: any Executor) async throws -> [TaskStatus] {
+        var byIndex: [Int: TaskStatus] = [:]
+        for status in try await executor.status(run) { byIndex[status.index] = status }
+        let reruns = try runs.list(cluster: run.cluster).filter { $0.rerunOf == run.id }.sorted { $0.createdAt < $1.createdAt }
+        for rerun in reruns {
+            for status in try await executor.status(rerun) { byIndex[status.index] = status }
+        }
+        return byIndex.values.sorted { $0.index < $1.index }
+    }
+}
+
+extension Wiring {
+    /// A path as the user typed it: `~` expanded, relative to the working folder.
+    func absolutePath(_ path: String) -> String {
+        let expanded = expandTilde(path)
+        if expanded.hasPrefix("/") { return expanded }
+        return FileManager.default.currentDirectoryPath + "/" + expanded
+    }
+
+    /// `[NAME] RUN` given as one or two words: with one, a known cluster's name or else a run id.
+    func clusterAndRun(_ words: [String], executorFlag: String? = nil) throws -> (cluster: String, state: ClusterState?, run: String?) {
+        switch words.count {
+        case 0:
+            let (name, state) = try jobCluster(nil, executorFlag: executorFlag)
+            return (name, state, nil)
+        case 1:
+            if (try? store.load(words[0])) ?? nil != nil || (try? runs.list(cluster: words[0]))?.isEmpty == false {
+                let (name, state) = try jobCluster(words[0], executorFlag: executorFlag)
+                return (name, state, nil)
+            }
+            let (name, state) = try jobCluster(nil, executorFlag: executorFlag ?? "local")
+            return (name, state, words[0])
+        case 2:
+            let (name, state) = try jobCluster(words[0], executorFlag: executorFlag ?? "local")
+            return (name, state, words[1])
+        default:
+            throw CloudcError(.usage, "too many arguments: \(words.joined(separator: " "))", fix: "give at most a cluster name and a run id")
+        }
+    }
+}
