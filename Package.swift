@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "GCEPeerTests", dependencies: ["TestSupport"]),
         // The local OpenStack (a real Keystone and Tests/peers/openstack_peer.py), checked before cloudc is tested against it.
         .testTarget(name: "OpenStackPeerTests", dependencies: ["TestSupport"]),
-        .testTarget(name: "ExecutorsTests", dependencies: ["Executors", "SSH", "TestSupport"]),
+        .testTarget(name: "ExecutorsTests", dependencies: ["Executors", "SSH", "TestSupport", "CLITestSupport"]),
         .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),

@@ -29,8 +29,13 @@ extension Wiring {
             if let name = try? clusterName(nil) { return (name, try store.load(name)) }
             return ("local", nil)
         }
-        let name = try clusterName(given)
-        return (name, try store.load(name))
+        do {
+            let name = try clusterName(given)
+            return (name, try store.load(name))
+        } catch var error as CloudcError where error.code == .notFound && given == nil {
+            error.fix = (error.fix ?? "start one with: cloudc start TEMPLATE") + " — or run the job on this machine with --executor local"
+            throw error
+        }
     }
 
     /// Runs `body` with the executor of `kind`; for `slurm`, over a session to the frontend that
@@ -80,7 +85,8 @@ extension Wiring {
     func clusterAndRun(_ words: [String], executorFlag: String? = nil) throws -> (cluster: String, state: ClusterState?, run: String?) {
         switch words.count {
         case 0:
-            let (name, state) = try jobCluster(nil, executorFlag: executorFlag)
+            // Runs are listed whether or not a cluster runs (local-executor runs need none).
+            let (name, state) = try jobCluster(nil, executorFlag: executorFlag ?? "local")
             return (name, state, nil)
         case 1:
             if (try? store.load(words[0])) ?? nil != nil || (try? runs.list(cluster: words[0]))?.isEmpty == false {

@@ -35,9 +35,8 @@ struct Submit: AsyncParsableCommand {
             throw ValidationError("give the command after --, e.g. cloudc submit -- python train.py --lr {0.1,0.01}")
         }
         if rerun != nil && !command.isEmpty { throw ValidationError("--rerun repeats a run's command: give no command with it") }
-        for (flag, value) in [("--gpus", gpus), ("--cpus", cpus)] where (value ?? 1) < (flag == "--gpus" ? 0 : 1) {
-            throw ValidationError("\(flag) must be \(flag == "--gpus" ? "0 or more" : "1 or more")")
-        }
+        if let gpus, gpus < 0 { throw ValidationError("--gpus must be 0 or more") }
+        if let cpus, cpus < 1 { throw ValidationError("--cpus must be 1 or more") }
     }
 
     func run() async throws {
