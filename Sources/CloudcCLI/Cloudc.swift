@@ -10,7 +10,7 @@ struct Cloudc: AsyncParsableCommand {
         State:  $CLOUDC_HOME/clusters/<name>.json
         """,
         subcommands: [Start.self, Setup.self, Ssh.self, Resize.self, Stop.self, List.self, ListNodes.self,
-                      ListTemplates.self, Use.self])
+                      ListTemplates.self, Use.self, ExportCommand.self, SshConfig.self])
 }
 
 /// Options every command takes.

@@ -37,8 +37,8 @@ public enum SSHConfigInclude {
 
 /// A cluster's hosts in `~/.ssh/cloudc-<cluster>.config` (0600, in `~/.ssh` made 0700 when
 /// missing), included from `~/.ssh/config` by one line (`SSHConfigInclude`). Installing again
-/// rewrites the hosts file and leaves the line as it is; uninstalling removes both and does not
-/// mind either being gone. A `~/.ssh/config` that is a symbolic link (a dotfiles checkout) is
+/// rewrites the hosts file and leaves the line as it is (so does `refresh`, after a resize);
+/// uninstalling removes both and does not mind either being gone. A `~/.ssh/config` that is a symbolic link (a dotfiles checkout) is
 /// edited where it points, keeping its permissions.
 public struct SSHConfigInstallation: Sendable {
     public let sshDirectory: String
@@ -94,6 +94,15 @@ public struct SSHConfigInstallation: Sendable {
                               cause: String(cString: strerror(errno)))
         }
         return Outcome(configChanged: changed, hostsFileChanged: removed)
+    }
+
+    /// Rewrites the cluster's hosts file when it is installed (after a resize); leaves
+    /// `~/.ssh/config` alone. Returns whether it was installed.
+    @discardableResult
+    public func refresh(cluster: String, hosts: String) throws -> Bool {
+        guard isInstalled(cluster: cluster) else { return false }
+        try FileWriting.atomicWrite(Array(hosts.utf8), to: hostsPath(cluster: cluster), mode: 0o600)
+        return true
     }
 
     /// Whether the cluster's hosts file is there.

@@ -199,7 +199,7 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
         var handoff = Fixtures.handoff(publicAddresses: true, home: dir.path + "/a home")   // a blank in every path
         handoff.state.name = "my-lab"
         let file = try dir.write("hosts.ini", AnsibleInventoryFormat.render(handoff))
-        let inventory = try ansibleInventoryList(file, home: dir.path)
+        let inventory = try Ansible.list(file, home: dir.path)
         let groups = try #require(inventory["my_lab"] as? [String: Any])
         #expect(Set(groups["children"] as? [String] ?? []) == ["frontend", "compute", "gpu_big"])
         #expect((inventory["compute"] as? [String: Any])?["hosts"] as? [String] == ["compute001", "compute002"])
@@ -221,30 +221,6 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
             "-o", "StrictHostKeyChecking=yes", "-W", "%h:%p", "debian@203.0.113.12"])
         #expect(hostvars["frontend001"]?["ansible_host"] as? String == "203.0.113.12")
     }
-}
-
-/// `ansible-inventory -i FILE --list`, parsed.
-func ansibleInventoryList(_ file: String, home: String) throws -> [String: Any] {
-    guard let program = Run.which("ansible-inventory") else {
-        throw PeerError("ansible-inventory is missing: pip install ansible-core (scripts/install-deps.sh does this)")
-    }
-    let run = try Run.program(program, ["-i", file, "--list"], environment: ansibleEnvironment(home: home))
-    guard run.status == 0, !run.stderr.contains("WARNING"), !run.stderr.contains("ERROR") else {
-        throw PeerError("ansible-inventory -i \(file) --list: status \(run.status): \(run.stderr)")
-    }
-    return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
-}
-
-/// Ansible wants a UTF-8 locale and a home for its temporary files; no SSH multiplexing, so no
-/// ssh master process outlives a command.
-func ansibleEnvironment(home: String) -> [String: String] {
-    var environment = ProcessInfo.processInfo.environment
-    environment["HOME"] = home
-    environment["LC_ALL"] = "C.UTF-8"
-    environment["ANSIBLE_LOCAL_TEMP"] = home + "/.ansible/tmp"
-    environment["ANSIBLE_SSH_ARGS"] = ""
-    environment["ANSIBLE_NOCOLOR"] = "1"
-    return environment
 }
 
 /// Python's `shlex.split` (as Ansible splits SSH arguments, and close to how sh splits words).

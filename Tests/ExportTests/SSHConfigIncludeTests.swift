@@ -62,6 +62,12 @@ import TestSupport
         #expect(try String(contentsOfFile: config, encoding: .utf8)
             == "Include ~/.ssh/cloudc-lab2.config\nInclude ~/.ssh/cloudc-lab.config\n" + original)
 
+        // A resize refreshes the hosts of an installed cluster only.
+        #expect(try installation.refresh(cluster: "lab", hosts: "Host lab\n    HostName 10.0.0.9\n"))
+        #expect(try String(contentsOfFile: home.path + "/.ssh/cloudc-lab.config", encoding: .utf8) == "Host lab\n    HostName 10.0.0.9\n")
+        #expect(try !installation.refresh(cluster: "lab3", hosts: "Host lab3\n"))
+        #expect(!FileManager.default.fileExists(atPath: home.path + "/.ssh/cloudc-lab3.config"))
+
         #expect(try installation.uninstall(cluster: "lab") == .init(configChanged: true, hostsFileChanged: true))
         #expect(try installation.uninstall(cluster: "lab2") == .init(configChanged: true, hostsFileChanged: true))
         #expect(try String(contentsOfFile: config, encoding: .utf8) == original)
