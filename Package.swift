@@ -46,11 +46,13 @@ let package = Package(
             "CloudcCore", "SSH",
             .product(name: "Crypto", package: "swift-crypto"),   // SHA-256 of work files: upload only what changed
         ]),
+        // Hands a cluster to other tools: ssh_config, ClusterJob, Ansible inventory, JSON; the ~/.ssh/config Include line.
+        .target(name: "Export", dependencies: ["CloudcCore"]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
         // The command line: the only place that wires concrete parts together.
         .target(name: "CloudcCLI", dependencies: [
-            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator", "Executors",
+            "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator", "Executors", "Export",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines that call CloudcCLI.
@@ -72,6 +74,7 @@ let package = Package(
         // The local OpenStack (a real Keystone and Tests/peers/openstack_peer.py), checked before cloudc is tested against it.
         .testTarget(name: "OpenStackPeerTests", dependencies: ["TestSupport"]),
         .testTarget(name: "ExecutorsTests", dependencies: ["Executors", "SSH", "TestSupport", "CLITestSupport"]),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "TestSupport"]),
         .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),

@@ -7,7 +7,9 @@ APT_PACKAGES=(libcurl4-openssl-dev libxml2-dev libssh2-1-dev openssh-client open
               ca-certificates curl bc
               systemd-container debootstrap slurm-wlm munge iproute2    # the local provider and its tests
               python3-venv python3-dev gcc)   # the OpenStack peers: Keystone in a venv, uWSGI compiles (fetch-openstack.sh)
-PIP_PACKAGES=("moto[server]==5.2.1" "boto3" "cryptography")   # cryptography: the GCE peer checks RS256 JWTs
+PIP_PACKAGES=("moto[server]==5.2.1" "boto3" "cryptography"   # cryptography: the GCE peer checks RS256 JWTs
+              "ansible-core==2.19.14")   # ansible-inventory and ansible read `cloudc export --format ansible-inventory`
+                                         # (pip: ~20 s; Debian's ansible-core would pull the 260 MB `ansible` as a Recommends)
 
 if ! command -v swift >/dev/null; then
     echo "error: Swift 6 is not installed; get it from https://www.swift.org/install/linux/ and run this again" >&2
@@ -26,7 +28,9 @@ if ((${#missing[@]})); then
 fi
 
 if ! command -v moto_server >/dev/null || ! python3 -c 'import moto, boto3, cryptography' 2>/dev/null \
-    || [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "5.2.1" ]; then
+    || [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "5.2.1" ] \
+    || ! command -v ansible-inventory >/dev/null \
+    || [ "$(python3 -c 'import ansible.release; print(ansible.release.__version__)' 2>/dev/null)" != "2.19.14" ]; then
     echo "Installing ${PIP_PACKAGES[*]} (pip)…"
     python3 -m pip install -q "${PIP_PACKAGES[@]}" 2>/dev/null \
         || python3 -m pip install -q --break-system-packages "${PIP_PACKAGES[@]}"

@@ -11,15 +11,19 @@ public struct CLIContext: Sendable {
     public var homeDirectory: String
     public var output: @Sendable (String) -> Void
     public var errorOutput: @Sendable (String) -> Void
+    /// Bytes for stdout exactly as given (no newline added), for output that must be byte for byte
+    /// (`cloudc export --format slurm.conf`). When nil they go to `output` as one piece of text.
+    public var outputBytes: (@Sendable ([UInt8]) -> Void)?
     /// Child programs (`cloudc ssh`) use this process's terminal; when false their output
     /// goes through `output` and `errorOutput` (tests).
     public var inheritsTerminal: Bool
 
     public init(environment: [String: String], homeDirectory: String,
                 output: @escaping @Sendable (String) -> Void, errorOutput: @escaping @Sendable (String) -> Void,
-                inheritsTerminal: Bool = false) {
+                inheritsTerminal: Bool = false, outputBytes: (@Sendable ([UInt8]) -> Void)? = nil) {
         self.environment = environment; self.homeDirectory = homeDirectory
         self.output = output; self.errorOutput = errorOutput; self.inheritsTerminal = inheritsTerminal
+        self.outputBytes = outputBytes
     }
 
     /// This process's environment, stdout and stderr.
@@ -30,7 +34,8 @@ public struct CLIContext: Sendable {
             homeDirectory: env["HOME"] ?? NSHomeDirectory(),
             output: { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) },
             errorOutput: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) },
-            inheritsTerminal: true)
+            inheritsTerminal: true,
+            outputBytes: { bytes in FileHandle.standardOutput.write(Data(bytes)) })
     }
 
     /// Runs a program in the foreground and returns its exit status.
@@ -67,6 +72,11 @@ public struct CLIContext: Sendable {
     }
 
     public func print(_ line: String) { output(line) }
+
+    /// Writes `bytes` to stdout as they are.
+    public func write(_ bytes: [UInt8]) {
+        if let outputBytes { outputBytes(bytes) } else { output(String(decoding: bytes, as: UTF8.self)) }
+    }
     public func note(_ line: String) { errorOutput(line) }
 }
 

@@ -10,7 +10,8 @@ struct Cloudc: AsyncParsableCommand {
         State:  $CLOUDC_HOME/clusters/<name>.json
         """,
         subcommands: [Start.self, Setup.self, Ssh.self, Resize.self, Stop.self, List.self, ListNodes.self,
-                      ListTemplates.self, Use.self, Submit.self, Jobs.self, HarvestCommand.self])
+                      ListTemplates.self, Use.self, Submit.self, Jobs.self, HarvestCommand.self, ExportCommand.self,
+                      SshConfig.self])
 }
 
 /// Options every command takes.

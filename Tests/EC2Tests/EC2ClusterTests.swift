@@ -49,8 +49,27 @@ struct EC2ClusterTests {
             let table = await user.cloudc("list-nodes", "aws-demo")
             #expect(table.stdout.split(separator: "\n").count == 4)
 
+            // Handed to ssh on a cloud: cloudc reaches (and pins) every node at its public address; the
+            // SSH config reaches compute nodes at their private one through the frontend, and looks
+            // their host key up under the pinned address.
+            let sshConfig = await user.cloudc("export", "-f", "ssh-config")
+            #expect(sshConfig.status == 0, "\(sshConfig.stderr)")
+            for row in rows {
+                let name = row["name"] as? String ?? "", privateIP = row["private_ip"] as? String ?? "", publicIP = row["public_ip"] as? String ?? ""
+                #expect(sshConfig.stdout.contains(name == "frontend001"
+                    ? "Host aws-demo aws-demo-frontend001\n    HostName \(publicIP)\n    User "
+                    : "Host aws-demo-\(name)\n    HostName \(privateIP)\n    ProxyJump aws-demo-frontend001\n    HostKeyAlias \(publicIP)\n"),
+                        "\(sshConfig.stdout)")
+            }
+            let install = await user.cloudc("ssh-config", "--install")
+            #expect(install.status == 0, "\(install.stderr)")
+            #expect(FileManager.default.fileExists(atPath: user.home.path + "/.ssh/cloudc-aws-demo.config"))
+
             let stop = await user.cloudc("stop")
             #expect(stop.status == 0, "stop failed: \(stop.stderr)")
+            // The installed SSH config went with the cluster: ~/.ssh/config had only its line.
+            #expect(!FileManager.default.fileExists(atPath: user.home.path + "/.ssh/cloudc-aws-demo.config"))
+            #expect(try String(contentsOfFile: user.home.path + "/.ssh/config", encoding: .utf8) == "")
             let down = try moto.inventory(cluster: "aws-demo")
             #expect(down.live_instances.isEmpty)
             #expect(down.key_pairs.isEmpty)

@@ -117,6 +117,9 @@ import TestSupport
         #expect(await cluster.sh(probe, on: "compute001") == before)
         #expect(await cluster.sh("systemctl show -p MainPID --value slurmctld") == controllerBefore)
 
+        // The cluster handed to other tools: slurm.conf, ssh, Ansible, ClusterJob, JSON, ~/.ssh/config.
+        let sshConfigBefore = try await timed("export checks") { try await exportChecks(cluster) }
+
         // The config SLURM runs is the one cloudc generated, and slurmctld parsed it.
         let conf = await cluster.sh("scontrol show partition compute")
         #expect(conf.contains("Nodes=compute[001-002]"))
@@ -155,6 +158,8 @@ import TestSupport
         let grow = await timed("resize +1") { await user.cloudc("resize", "+1", "compute") }
         #expect(grow.status == 0, "\(grow.stderr)")
         _ = try await cluster.until("compute003 idle", "sinfo -h -N -n compute003 -o %t") { $0.hasPrefix("idle") }
+        let installedHosts = user.home.path + "/.ssh/cloudc-lab.config"
+        #expect(try String(contentsOfFile: installedHosts, encoding: .utf8).contains("Host lab-compute003\n"), "resize refreshes the installed hosts")
         #expect(await cluster.sh("squeue -h -j \(long) -o %T").contains("RUNNING"))
 
         // resize -1: the highest-numbered node is drained and removed; the job still runs.
@@ -164,6 +169,7 @@ import TestSupport
         #expect(await cluster.sh("squeue -h -j \(long) -o %T").contains("RUNNING"))
         let nodes = await user.cloudc("list-nodes", "lab")
         #expect(!nodes.stdout.contains("compute003") && nodes.stdout.contains("compute002"))
+        #expect(try !String(contentsOfFile: installedHosts, encoding: .utf8).contains("compute003"))
 
         // Growing again reuses the freed address with a new node and host key: no stale pin refuses it.
         let regrow = await user.cloudc("resize", "+1", "compute")
@@ -180,6 +186,87 @@ import TestSupport
         let stop = await timed("stop") { await user.cloudc("stop", "lab") }
         #expect(stop.status == 0, "\(stop.stderr)")
         try expectNothingLeft(root: root.path, user: user, bridges: bridges)
+
+        // stop took the installed SSH config out again: the user's ~/.ssh/config is as it was.
+        #expect(try String(contentsOfFile: user.home.path + "/.ssh/config", encoding: .utf8) == sshConfigBefore)
+        #expect(!FileManager.default.fileExists(atPath: user.home.path + "/.ssh/cloudc-lab.config"))
+        #expect(stop.stderr.contains("Include line"), "\(stop.stderr)")
+    }
+
+    /// `cloudc export` and `cloudc ssh-config` against the running cluster: the exported slurm.conf
+    /// is the frontend's byte for byte; the system ssh logs into every node with the exported config
+    /// (nodes behind the frontend through ProxyJump) and the host keys cloudc pinned; Ansible reads
+    /// the inventory and runs a command on every node through it; `ssh-config --install` adds its
+    /// line on top of ~/.ssh/config, once. Returns the ~/.ssh/config from before the install.
+    func exportChecks(_ cluster: Cluster) async throws -> String {
+        let user = cluster.user
+        let out = user.home.path + "/export"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+
+        let sshConfig = await user.cloudc("export", "lab", "--format", "ssh-config", "-o", out + "/lab.ssh")
+        #expect(sshConfig.status == 0, "\(sshConfig.stderr)")
+        func ssh(_ config: String, _ host: String, _ command: String) async throws -> Run {
+            try await Run.programOffPool("/usr/bin/ssh", ["-F", config, "-o", "BatchMode=yes", host, command])
+        }
+        for (host, node) in [("lab", "frontend001"), ("lab-compute001", "compute001"), ("lab-compute002", "compute002"),
+                             ("lab-gpu001", "gpu001")] {
+            let run = try await ssh(out + "/lab.ssh", host, "hostname")
+            #expect(run.status == 0 && run.stdout == node + "\n", "ssh -F lab.ssh \(host) hostname: \(run.stdout) \(run.stderr)")
+        }
+
+        // slurm.conf: what the frontend holds, read by the system ssh, against cloudc's export to a
+        // file, to stdout in-process, and to the stdout of the built binary.
+        let deployed = try await ssh(out + "/lab.ssh", "lab", "cat /etc/slurm/slurm.conf")
+        #expect(deployed.status == 0 && deployed.stdout.contains("ClusterName=lab"), "\(deployed.stderr)")
+        let conf = Array(deployed.stdout.utf8)
+        let toFile = await user.cloudc("export", "lab", "--format", "slurm.conf", "-o", out + "/slurm.conf")
+        #expect(toFile.status == 0, "\(toFile.stderr)")
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/slurm.conf"))) == conf)
+        let printed = await user.cloudc("export", "lab", "-f", "slurm.conf")
+        #expect(printed.status == 0 && Array(printed.stdout.utf8) == conf, "\(printed.stderr)")
+        let binary = Paths.repoRoot + "/.build/debug/cloudc"
+        let byBinary = try await Run.programOffPool(binary, ["export", "lab", "-f", "slurm.conf"], environment: user.environment)
+        #expect(byBinary.status == 0 && Array(byBinary.stdout.utf8) == conf, "\(byBinary.stderr)")
+
+        // Ansible: the inventory parses into the node groups, and a command runs on every node.
+        let inventory = await user.cloudc("export", "lab", "-f", "ansible-inventory", "-o", out + "/hosts.ini")
+        #expect(inventory.status == 0, "\(inventory.stderr)")
+        let listed = try Ansible.list(out + "/hosts.ini", home: user.home.path)
+        func hosts(_ group: String) -> [String] { (listed[group] as? [String: Any])?["hosts"] as? [String] ?? [] }
+        #expect(hosts("frontend") == ["frontend001"] && hosts("compute") == ["compute001", "compute002"] && hosts("gpu") == ["gpu001"])
+        #expect(Set((listed["lab"] as? [String: Any])?["children"] as? [String] ?? []) == ["frontend", "compute", "gpu"])
+        let ran = try await Run.programOffPool(try Ansible.program("ansible"),
+                                               ["-i", out + "/hosts.ini", "lab", "-m", "raw", "-a", "hostname", "-o"],
+                                               environment: Ansible.environment(home: user.home.path))
+        #expect(ran.status == 0, "ansible: \(ran.stdout) \(ran.stderr)")
+        for node in ["frontend001", "compute001", "compute002", "gpu001"] {
+            #expect(ran.stdout.contains("\(node) | CHANGED | rc=0 | (stdout) \(node)"), "ansible on \(node): \(ran.stdout)")
+        }
+
+        // ClusterJob logs in as User@Host of its block and submits to the Alloc partition.
+        let cj = await user.cloudc("export", "lab", "-f", "clusterjob")
+        #expect(cj.stdout == "[lab]\nHost\tlab\nUser\troot\nBqs\tSLURM\nAlloc\t-p compute\nRepo\t/home/root/CJRepo_Remote\n[lab]\n")
+        let account = try await ssh(out + "/lab.ssh", "root@lab", "sinfo -h -N -p compute -o %N")
+        #expect(account.status == 0 && account.stdout == "compute001\ncompute002\n", "\(account.stdout) \(account.stderr)")
+
+        // JSON: the whole cluster (the default format).
+        let json = await user.cloudc("export", "lab")
+        let description = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(description?["frontend"] as? String == "frontend001")
+        #expect((description?["nodes"] as? [[String: Any]])?.count == 4)
+
+        // ssh-config --install: its own file, and one line on top of the user's config, once.
+        let before = "# the user's own\nHost *\n    ServerAliveInterval 30\n"
+        let config = try user.home.write(".ssh/config", before)
+        let install = await user.cloudc("ssh-config", "lab", "--install")
+        #expect(install.status == 0, "\(install.stderr)")
+        let installed = try String(contentsOfFile: config, encoding: .utf8)
+        #expect(installed == "Include ~/.ssh/cloudc-lab.config\n" + before)
+        #expect(await user.cloudc("ssh-config", "lab", "--install").status == 0)
+        #expect(try String(contentsOfFile: config, encoding: .utf8) == installed)
+        let viaInstalled = try await ssh(user.home.path + "/.ssh/cloudc-lab.config", "lab-compute002", "hostname")
+        #expect(viaInstalled.stdout == "compute002\n", "\(viaInstalled.stderr)")
+        return before
     }
 
     /// The bridges the state records for cluster lab (the provider's own names).

@@ -79,5 +79,6 @@ struct Resize: AsyncParsableCommand {
         }
         context.note(String(format: "Resized %@: group %@ has %d node(s) (%.1f s).",
                             name, group, count, Date().timeIntervalSince(began)))
+        wiring.refreshInstalledSSHConfig(of: name)
     }
 }

@@ -22,5 +22,6 @@ struct Stop: AsyncParsableCommand {
         let resources = report.deletedResources.map { "\($0.kind.rawValue) \($0.name)" }
         wiring.context.note("Cluster \(name) is gone: \(report.terminated.count) instance(s) terminated"
             + (resources.isEmpty ? "" : ", deleted \(resources.joined(separator: ", "))") + " in \(seconds) s.")
+        wiring.removeInstalledSSHConfig(of: name)
     }
 }

@@ -1,0 +1,76 @@
+import CloudcCore
+
+/// What the hand-off formats are made from: a cluster's recorded state and where its files are
+/// on this machine. Plain values, no I/O, so every format is a pure function of one of these.
+public struct Handoff: Sendable {
+    public var state: ClusterState
+    /// The login's private key, as an absolute path (`~` already expanded).
+    public var privateKey: String
+    /// The login's public key, as an absolute path.
+    public var publicKey: String
+    /// The cluster's own known_hosts, with the host keys cloudc pinned on first contact.
+    public var knownHosts: String
+    /// The cluster's state file.
+    public var stateFile: String
+
+    public init(state: ClusterState, privateKey: String, publicKey: String, knownHosts: String, stateFile: String) {
+        self.state = state
+        self.privateKey = privateKey
+        self.publicKey = publicKey
+        self.knownHosts = knownHosts
+        self.stateFile = stateFile
+    }
+
+    public var name: String { state.name }
+    public var user: String { state.spec.login.user }
+    public var frontend: NodeRecord? { state.frontend }
+
+    /// Group names in the spec's order, the frontend's group first (as setup orders them).
+    public var groupNames: [String] {
+        let names = state.spec.groups.map(\.name)
+        guard let front = state.frontendGroup else { return names }
+        return [front] + names.filter { $0 != front }
+    }
+
+    /// Every node, by group (in `groupNames` order) and then by name; nodes of a group the spec
+    /// no longer names come last.
+    public var orderedNodes: [NodeRecord] {
+        let rank = Dictionary(uniqueKeysWithValues: groupNames.enumerated().map { ($1, $0) })
+        return state.nodes.sorted {
+            (rank[$0.group] ?? Int.max, $0.name) < (rank[$1.group] ?? Int.max, $1.name)
+        }
+    }
+
+    /// Nodes that can be logged into: running, with an address.
+    public var reachableNodes: [NodeRecord] { orderedNodes.filter(\.isReady) }
+
+    /// The SSH alias of a node: `<cluster>-<node>`.
+    public func alias(of node: NodeRecord) -> String { "\(name)-\(node.name)" }
+
+    /// Whether users reach the node directly (the frontend) or through the frontend.
+    public func isFrontend(_ node: NodeRecord) -> Bool { node.name == frontend?.name }
+
+    /// The address cloudc itself connects to, and so the one its known_hosts pins the node's
+    /// host key under: the public address where there is one, else the private one.
+    public static func pinnedAddress(of node: NodeRecord) -> String? { node.publicIP ?? node.privateIP }
+
+    /// Where users connect to the node: the frontend at its pinned address; every other node at
+    /// its private address, through the frontend.
+    public func connectAddress(of node: NodeRecord) -> String? {
+        isFrontend(node) ? Self.pinnedAddress(of: node) : node.privateIP
+    }
+
+    /// The name to look the node's host key up under when it differs from the address connected
+    /// to: a node behind the frontend is reached at its private address, but where it has a
+    /// public one, cloudc pinned its key under that (OpenSSH's `HostKeyAlias`).
+    public func hostKeyAlias(of node: NodeRecord) -> String? {
+        guard let pinned = Self.pinnedAddress(of: node), pinned != connectAddress(of: node) else { return nil }
+        return pinned
+    }
+
+    /// The SLURM partition jobs go to by default: the first worker group (not the frontend's) with nodes.
+    public var defaultPartition: String? {
+        groupNames.dropFirst(state.frontendGroup == nil ? 0 : 1)
+            .first { group in state.nodes.contains { $0.group == group && $0.state.isLive } }
+    }
+}
