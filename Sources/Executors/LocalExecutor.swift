@@ -85,10 +85,10 @@ public struct LocalExecutor: Executor {
         for file in RunLayout.files(for: tasks, runDirectory: directory) {
             let path = directory + "/" + file.path
             try TreeCopy.makeDirectories((path as NSString).deletingLastPathComponent)
-            try FileWriting.atomicWrite(Data(file.text.utf8), to: path, mode: mode_t(file.mode), sync: false)
+            try AtomicFile.write(Data(file.text.utf8), to: path, mode: mode_t(file.mode), sync: false)
         }
         let indexes = run.taskIndexes.map(String.init).joined(separator: "\n") + "\n"
-        try FileWriting.atomicWrite(Data(indexes.utf8), to: directory + "/" + Self.indexesFile, mode: 0o600)
+        try AtomicFile.write(Data(indexes.utf8), to: directory + "/" + Self.indexesFile, mode: 0o600)
 
         let slots = max(1, parallelism / max(1, run.spec.resources.cpus ?? 1))
         let pid = try await LocalSupervisor.start(directory: directory, slots: slots, timeout: startTimeout)
@@ -133,11 +133,11 @@ public struct LocalExecutor: Executor {
         guard !processes.isEmpty else { return }
         // Written first, so a task that dies now reads as cancelled rather than failed (one that
         // ends normally meanwhile has its exit status, which counts first).
-        try FileWriting.atomicWrite(Data("cancelled\n".utf8), to: directory + "/" + Self.cancelledFile, mode: 0o600)
+        try AtomicFile.write(Data("cancelled\n".utf8), to: directory + "/" + Self.cancelledFile, mode: 0o600)
         for index in Self.indexes(directory: directory) {
             let folder = directory + "/" + RunLayout.taskDirectory(index)
             guard TreeCopy.lstatOrNil(folder + "/exit") == nil, TreeCopy.lstatOrNil(folder) != nil else { continue }
-            try FileWriting.atomicWrite(Data("cancelled\n".utf8), to: folder + "/" + Self.cancelledFile, mode: 0o644, sync: false)
+            try AtomicFile.write(Data("cancelled\n".utf8), to: folder + "/" + Self.cancelledFile, mode: 0o644, sync: false)
         }
         try await LocalSupervisor.stop(directory: directory, grace: stopTimeout)
     }

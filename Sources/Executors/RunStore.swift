@@ -60,7 +60,7 @@ public struct RunStore: Sendable {
         } catch {
             throw CloudcError(.internalError, "cannot encode run \(run.id)", cause: "\(error)")
         }
-        try FileWriting.atomicWrite(data + Data("\n".utf8), to: path(cluster: run.cluster, id: run.id), mode: 0o600)
+        try AtomicFile.write(data + Data("\n".utf8), to: path(cluster: run.cluster, id: run.id), mode: 0o600)
     }
 
     /// Removes every record of `cluster` and the local executor's run directories beside them
@@ -180,48 +180,6 @@ public struct RunStore: Sendable {
         } catch {
             throw CloudcError(.state, "the run record \(file) is corrupt",
                               fix: "move it aside (the run's outputs are not affected)", cause: "\(error)")
-        }
-    }
-}
-
-/// Atomic file writes shared by the run store and the local executor.
-enum FileWriting {
-    /// Writes `data` to a temporary file beside `file`, fsyncs it, renames it over `file` and
-    /// fsyncs the folder: a crash leaves the old file or the new one, never a part. Without
-    /// `sync`, the file is still never seen half-written, but a crash may lose it.
-    static func atomicWrite(_ data: Data, to file: String, mode: mode_t, sync: Bool = true) throws {
-        let folder = (file as NSString).deletingLastPathComponent
-        let temp = "\(file).tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            throw CloudcError(.io, "cannot write \(temp)", fix: "check that \(folder) is writable", cause: String(cString: strerror(errno)))
-        }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count, failure == nil, let base = raw.baseAddress {
-                let n = write(fd, base + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                } else {
-                    offset += n
-                }
-            }
-        }
-        if failure == nil, fchmod(fd, mode) != 0 { failure = String(cString: strerror(errno)) }
-        if failure == nil, sync, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil, rename(temp, file) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temp)
-            throw CloudcError(.io, "cannot write \(file); the previous version is unchanged",
-                              fix: "check free disk space and the permissions of \(folder)", cause: failure)
-        }
-        let dirFD = sync ? open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
-        if dirFD >= 0 {
-            fsync(dirFD)
-            close(dirFD)
         }
     }
 }

@@ -64,12 +64,12 @@ public struct SSHConfigInstallation: Sendable {
         try ensureDirectory()
         let hostsPath = hostsPath(cluster: cluster)
         let previous = FileManager.default.contents(atPath: hostsPath)
-        try FileWriting.atomicWrite(Array(hosts.utf8), to: hostsPath, mode: 0o600)
+        try AtomicFile.write(Array(hosts.utf8), to: hostsPath, mode: 0o600)
         let config = try resolvedConfigPath()
         let text = try read(config) ?? ""
         var changed = false
         if let updated = SSHConfigInclude.adding(SSHConfigInclude.line(cluster: cluster), to: text) {
-            try FileWriting.atomicWrite(Array(updated.utf8), to: config, mode: try mode(of: config) ?? 0o600)
+            try AtomicFile.write(Array(updated.utf8), to: config, mode: try mode(of: config) ?? 0o600)
             changed = true
         }
         return Outcome(configChanged: changed, hostsFileChanged: previous != Data(hosts.utf8))
@@ -82,7 +82,7 @@ public struct SSHConfigInstallation: Sendable {
         let config = try resolvedConfigPath()
         if let text = try read(config),
            let updated = SSHConfigInclude.removing(SSHConfigInclude.line(cluster: cluster), from: text) {
-            try FileWriting.atomicWrite(Array(updated.utf8), to: config, mode: try mode(of: config) ?? 0o600)
+            try AtomicFile.write(Array(updated.utf8), to: config, mode: try mode(of: config) ?? 0o600)
             changed = true
         }
         let hostsPath = hostsPath(cluster: cluster)
@@ -101,7 +101,7 @@ public struct SSHConfigInstallation: Sendable {
     @discardableResult
     public func refresh(cluster: String, hosts: String) throws -> Bool {
         guard isInstalled(cluster: cluster) else { return false }
-        try FileWriting.atomicWrite(Array(hosts.utf8), to: hostsPath(cluster: cluster), mode: 0o600)
+        try AtomicFile.write(Array(hosts.utf8), to: hostsPath(cluster: cluster), mode: 0o600)
         return true
     }
 
@@ -150,45 +150,5 @@ public struct SSHConfigInstallation: Sendable {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return info.st_mode & 0o7777
-    }
-}
-
-/// Writing a file whole or not at all.
-public enum FileWriting {
-    /// Writes a temporary file beside `path` with `mode`, flushes it and renames it over `path`.
-    public static func atomicWrite(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
-        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw failure("create", temporary) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, bytes.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let error = failure("write", temporary)
-                _ = close(fd); _ = unlink(temporary)
-                throw error
-            }
-            written += n
-        }
-        // open's mode is filtered by the umask; the file gets exactly `mode`.
-        guard fchmod(fd, mode) == 0, fsync(fd) == 0 else {
-            let error = failure("write", temporary)
-            _ = close(fd); _ = unlink(temporary)
-            throw error
-        }
-        _ = close(fd)
-        guard rename(temporary, path) == 0 else {
-            let error = failure("replace", path)
-            _ = unlink(temporary)
-            throw error
-        }
-    }
-
-    /// Built right after the failing call, while `errno` is still its.
-    private static func failure(_ verb: String, _ file: String) -> CloudcError {
-        CloudcError(.io, "cannot \(verb) \(file)",
-                    fix: "check the permissions of \((file as NSString).deletingLastPathComponent) and the free disk space",
-                    cause: String(cString: strerror(errno)))
     }
 }

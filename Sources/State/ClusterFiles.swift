@@ -27,7 +27,7 @@ extension StateStore {
         }
         var generator = SystemRandomNumberGenerator()   // getrandom(2): a cryptographic source
         let bytes = (0..<1024).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        try Self.atomicWrite(Data(bytes), to: path, directory: directory)
+        try AtomicFile.write(Data(bytes), to: path, mode: 0o600, what: "the munge key")
         return bytes
     }
 

@@ -110,7 +110,7 @@ public struct StateStore: Sendable {
         if unlink(file) != 0 && errno != ENOENT {
             throw CloudcError(.io, "cannot remove the state file \(file)", cause: String(cString: strerror(errno)))
         }
-        Self.fsyncDirectory(directory)
+        AtomicFile.syncFolder(directory)
         if currentCluster() == name { try? setCurrentCluster(nil) }
     }
 
@@ -132,42 +132,7 @@ public struct StateStore: Sendable {
     }
 
     static func atomicWrite(_ data: Data, to file: String, directory: String) throws {
-        let temp = "\(file).tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw CloudcError(.io, "cannot write \(temp)", cause: String(cString: strerror(errno)))
-        }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count, failure == nil, let base = raw.baseAddress {
-                let n = write(fd, base + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                } else {
-                    offset += n
-                }
-            }
-        }
-        if failure == nil, fchmod(fd, 0o600) != 0 { failure = String(cString: strerror(errno)) }
-        if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil, rename(temp, file) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temp)
-            throw CloudcError(.io, "cannot write the state file \(file); the previous version is unchanged",
-                              fix: "check free disk space and permissions of \(directory)", cause: failure)
-        }
-        _ = fsyncDirectory(directory)
-    }
-
-    @discardableResult
-    static func fsyncDirectory(_ dir: String) -> Bool {
-        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return fsync(fd) == 0
+        try AtomicFile.write(data, to: file, mode: 0o600, what: "the state file")
     }
 
     // MARK: names

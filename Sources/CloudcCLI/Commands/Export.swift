@@ -66,7 +66,7 @@ struct ExportCommand: AsyncParsableCommand {
         }
         if let output {
             let path = wiring.expandTilde(output)
-            try FileWriting.atomicWrite(bytes, to: path, mode: 0o644)
+            try AtomicFile.write(bytes, to: path, mode: 0o644)
             wiring.context.note("Wrote the \(format.rawValue) of \(state.name) to \(path).")
         } else {
             wiring.context.write(bytes)
