@@ -360,7 +360,7 @@ enum ProcFS {
 
     /// The process exists and is not a zombie.
     static func isLive(_ pid: pid_t) -> Bool {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let text = ProcFile.text("/proc/\(pid)/stat"),
               let close = text.lastIndex(of: ")") else { return false }
         let rest = text[text.index(after: close)...].drop { $0 == " " }
         guard let state = rest.first else { return false }
@@ -369,7 +369,7 @@ enum ProcFS {
 
     /// Whether the process's environment (as it was at exec) has the entry `entry` (`NAME=value`).
     static func environment(of pid: pid_t, has entry: String) -> Bool {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+        guard let data = ProcFile.data("/proc/\(pid)/environ") else { return false }
         let wanted = Array(entry.utf8)
         return data.split(separator: 0, omittingEmptySubsequences: true).contains { $0.elementsEqual(wanted) }
     }

@@ -136,8 +136,11 @@ public struct SlurmExecutor: Executor {
 
     /// A bash script that writes `files` (base64, so any byte goes through) below the current folder.
     static func layoutScript(_ files: [(path: String, text: String, mode: Int32)], taskIndexes: [Int]) -> String {
+        // A task's folder starts empty: a rerun's old exit file must not read as its new state.
         var script = "set -e\nmkdir -p tasks\n"
-        for index in taskIndexes { script += "mkdir -p \(RunLayout.taskDirectory(index))\n" }
+        for index in taskIndexes {
+            script += "rm -rf \(RunLayout.taskDirectory(index)) && mkdir -p \(RunLayout.taskDirectory(index))\n"
+        }
         for file in files {
             let path = RunLayout.shellQuote(file.path)
             script += "base64 -d > \(path) <<'CLOUDC_EOF'\n\(Data(file.text.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed]))\nCLOUDC_EOF\n"

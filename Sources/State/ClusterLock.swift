@@ -52,7 +52,7 @@ public final class ClusterLock: @unchecked Sendable {
     static func holder(fd: Int32) -> String {
         var info = stat()
         if fstat(fd, &info) == 0, let pid = lockingPID(inode: UInt64(info.st_ino)) {
-            if let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !cmd.isEmpty {
+            if let cmd = ProcFile.data("/proc/\(pid)/cmdline"), !cmd.isEmpty {
                 let words = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
                 return "pid \(pid): \(words.joined(separator: " "))"
             }
@@ -68,7 +68,7 @@ public final class ClusterLock: @unchecked Sendable {
 
     /// Parses /proc/locks lines such as `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF`.
     static func lockingPID(inode: UInt64) -> Int32? {
-        guard let data = FileManager.default.contents(atPath: "/proc/locks") else { return nil }
+        guard let data = ProcFile.data("/proc/locks") else { return nil }
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]) else { continue }

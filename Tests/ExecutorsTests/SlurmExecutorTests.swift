@@ -70,6 +70,9 @@ import Testing
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try script.write(toFile: folder + "/.layout.sh", atomically: false, encoding: .utf8)
+        // What a first run left: a rerun starts its tasks without it.
+        try FileManager.default.createDirectory(atPath: folder + "/tasks/2", withIntermediateDirectories: true)
+        try "2\n".write(toFile: folder + "/tasks/2/exit", atomically: false, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [".layout.sh"]
@@ -79,5 +82,6 @@ import Testing
         #expect(process.terminationStatus == 0)
         #expect(try String(contentsOfFile: folder + "/tasks/2/command", encoding: .utf8) == "echo \"$X\" ünï\n")
         #expect((try FileManager.default.attributesOfItem(atPath: folder + "/run.sh")[.posixPermissions] as? Int) == 0o755)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/tasks/2/exit"))
     }
 }

@@ -278,7 +278,7 @@ import TestSupport
     func expectNothingLeft(root: String, user: UserMachine, bridges: [String]) throws {
         let links = try Run.program("/sbin/ip", ["-o", "link"]).stdout
         for bridge in bridges { #expect(!links.contains(" \(bridge):"), "bridge \(bridge) left") }
-        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+        let mounts = try #require(ProcFile.text("/proc/mounts"))
         #expect(!mounts.contains(root), "mounts left under \(root)")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         #expect(left.isEmpty, "left in \(root): \(left)")

@@ -161,7 +161,7 @@ struct SSHProbe: Sendable {
 enum HostView {
     static func nspawnProcesses(under path: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-            guard Int(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            guard Int(entry) != nil, let data = ProcFile.data("/proc/\(entry)/cmdline") else { return nil }
             let line = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
             return line.contains("systemd-nspawn") && line.contains(path) ? line : nil
         }
@@ -186,7 +186,7 @@ enum HostView {
     }
 
     static func mounts(under path: String) -> [String] {
-        let text = (try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? ""
+        let text = ProcFile.text("/proc/mounts") ?? ""
         return text.split(separator: "\n").map(String.init).filter { $0.contains(path) }
     }
 

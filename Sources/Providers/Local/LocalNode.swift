@@ -130,7 +130,7 @@ public struct NodeMetadata: Sendable, Codable, Equatable {
 enum ProcessTable {
     /// Whether `pid` is a live (not zombie) systemd-nspawn booting `directory`.
     static func isNspawn(_ pid: pid_t, directory: String) -> Bool {
-        guard isAlive(pid), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        guard isAlive(pid), let data = ProcFile.data("/proc/\(pid)/cmdline") else { return false }
         let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard let program = words.first, program.hasSuffix("systemd-nspawn") else { return false }
         return words.contains("--directory=" + directory)
@@ -138,7 +138,7 @@ enum ProcessTable {
 
     /// Whether `pid` exists and is not a zombie.
     static func isAlive(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let stat = ProcFile.text("/proc/\(pid)/stat"),
               let close = stat.lastIndex(of: ")") else { return false }
         let state = stat[stat.index(after: close)...].split(separator: " ").first
         return state != "Z" && state != "X"
@@ -160,7 +160,7 @@ enum ProcessTable {
 
     /// Whether `path` is a mount point (as /proc/mounts of this process's namespace lists it).
     static func isMountPoint(_ path: String) -> Bool {
-        guard let text = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return false }
+        guard let text = ProcFile.text("/proc/self/mounts") else { return false }
         return text.split(separator: "\n").contains { line in
             let fields = line.split(separator: " ")
             return fields.count > 1 && unescape(String(fields[1])) == path
