@@ -7,26 +7,10 @@ import TestSupport
 /// a failed task rerun on its own, and the same grid through the local executor. Needs root.
 @Suite(.serialized) struct ExperimentTests {
     static func config(root: String) -> String {
-        """
-        clouds:
-          local:
-            provider: local
-            root: \(root)
-        logins:
-          default:
-            user: root
-            private_key: $HOME/id_ed25519
-        setups:
-          slurm:
-            playbook: slurm
-        clusters:
-          exp:
-            cloud: local
-            setup: slurm
-            groups:
-              frontend: {count: 1}
-              compute: {count: 2}
-        """
+        LocalClusterTests.config(root: root, template: "exp", groups: """
+            frontend: {count: 1}
+            compute: {count: 2}
+        """)
     }
 
     /// The experiment: a loss from lr and seed (deterministic), the host it ran on in another

@@ -9,6 +9,16 @@ import TestSupport
 /// shipped playbook, used with sbatch/srun, resized and stopped. Needs root (as in CI).
 @Suite(.serialized) struct LocalClusterTests {
     static func config(root: String, computeMin: Int = 1) -> String {
+        config(root: root, template: "lab", groups: """
+            frontend: {count: 1}
+            compute: {count: 2, min: \(computeMin)}
+            gpu: {count: 1}
+        """)
+    }
+
+    /// A local cloud, the root login and the slurm setup, with one template of these groups
+    /// (YAML lines indented by four spaces).
+    static func config(root: String, template: String, groups: String) -> String {
         """
         clouds:
           local:
@@ -22,13 +32,11 @@ import TestSupport
           slurm:
             playbook: slurm
         clusters:
-          lab:
+          \(template):
             cloud: local
             setup: slurm
             groups:
-              frontend: {count: 1}
-              compute: {count: 2, min: \(computeMin)}
-              gpu: {count: 1}
+        \(groups.split(separator: "\n").map { "      " + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "\n"))
         """
     }
 
