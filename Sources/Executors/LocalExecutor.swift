@@ -71,9 +71,9 @@ public struct LocalExecutor: Executor {
                 throw CloudcError(.usage, "the work folder \(work) holds the run directory \(directory), which would copy itself",
                                   fix: "give a smaller --dir, or set CLOUDC_HOME to a folder outside it")
             }
-            progress.report("copying \(work) to the run's work folder")
+            progress.report("Copying \(work) to the run's work folder")
             let counts = try TreeCopy.mirror(from: source, to: directory + "/" + RunLayout.work)
-            progress.report("work folder: \(counts.copied) copied (\(Self.size(counts.bytes))), \(counts.unchanged) unchanged, \(counts.removed) removed")
+            progress.report("Work folder: \(counts.copied) copied (\(Self.size(counts.bytes))), \(counts.unchanged) unchanged, \(counts.removed) removed")
         }
 
         // A task runs afresh: what an earlier attempt left in its folder (an exit status, old output) goes.
@@ -92,7 +92,7 @@ public struct LocalExecutor: Executor {
 
         let slots = max(1, parallelism / max(1, run.spec.resources.cpus ?? 1))
         let pid = try await LocalSupervisor.start(directory: directory, slots: slots, timeout: startTimeout)
-        progress.report("started \(tasks.count) task\(tasks.count == 1 ? "" : "s") on this machine, \(slots) at a time (supervisor pid \(pid))")
+        progress.report("Started \(tasks.count) task\(tasks.count == 1 ? "" : "s") on this machine, \(slots) at a time (supervisor pid \(pid))")
         return run
     }
 
@@ -161,9 +161,9 @@ public struct LocalExecutor: Executor {
             total.bytes += counts.bytes
         }
         if !absent.isEmpty {
-            progress.report("no folder for task\(absent.count == 1 ? "" : "s") \(absent.map(String.init).joined(separator: ", ")) (never started)")
+            progress.report("No folder for task\(absent.count == 1 ? "" : "s") \(absent.map(String.init).joined(separator: ", ")) (never started)")
         }
-        progress.report("collected \(total.copied) file\(total.copied == 1 ? "" : "s") (\(Self.size(total.bytes))) into \(local), \(total.unchanged) unchanged")
+        progress.report("Collected \(total.copied) file\(total.copied == 1 ? "" : "s") (\(Self.size(total.bytes))) into \(local), \(total.unchanged) unchanged")
     }
 
     // MARK: stderr
