@@ -39,6 +39,19 @@ import TestSupport
         #expect(listed.stdout.contains("TASK  STATE") && listed.stderr.contains("\(run): 6 tasks: 3 done, 3 failed"), "\(listed.stderr)")
     }
 
+    @Test func aRunIsCancelled() async throws {
+        let user = try UserMachine(moto: nil, config: Self.config)
+        let submit = await user.cloudc("submit", "--executor", "local", "--", "sleep", "{30,31}")
+        #expect(submit.status == 0, "\(submit.stderr)")
+        let run = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cancel = await user.cloudc("jobs", run, "--cancel")
+        #expect(cancel.status == 0, "\(cancel.stderr)")
+        #expect(cancel.stderr.contains("Cancelled the unfinished tasks of \(run)") && cancel.stderr.contains("2 tasks: 2 cancelled"),
+                "\(cancel.stderr)")
+        let processes = try await Run.programOffPool("/usr/bin/pgrep", ["-f", "sleep 3[01]"])
+        #expect(processes.stdout.isEmpty, "left running: \(processes.stdout)")
+    }
+
     @Test func mistakesAreNamedWithAFix() async throws {
         let user = try UserMachine(moto: nil, config: Self.config)
         let none = await user.cloudc("submit", "--executor", "local")

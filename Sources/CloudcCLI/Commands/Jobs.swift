@@ -19,6 +19,13 @@ struct Jobs: AsyncParsableCommand {
     @Option(help: "Seconds between checks while waiting.")
     var interval: Double = 5
 
+    @Flag(help: "Cancel the run's tasks that have not ended (and those of its reruns).")
+    var cancel = false
+
+    func validate() throws {
+        if cancel && wait { throw ValidationError("--cancel and --wait cannot go together") }
+    }
+
     func run() async throws {
         let wiring = Wiring(global)
         let (cluster, state, runText) = try wiring.clusterAndRun(words)
@@ -35,6 +42,16 @@ struct Jobs: AsyncParsableCommand {
         }
         let context = wiring.context
         let progress = wiring.progress
+        if cancel {
+            guard runText != nil, let run = chosen.first else {
+                throw ValidationError("name the run to cancel: cloudc jobs \(cluster) RUN --cancel")
+            }
+            let family = [run] + (try store.list(cluster: cluster).filter { $0.rerunOf == run.id })
+            try await wiring.withExecutor(run.executor, state: state) { executor in
+                for member in family { try await executor.cancel(member) }
+            }
+            progress.report("Cancelled the unfinished tasks of \(run.id)")
+        }
         // Runs of both executors may be listed: each is asked with its own.
         var states: [String: [TaskStatus]] = [:]
         var lastLine = ""
