@@ -369,7 +369,14 @@ enum ProcFS {
 
     /// Whether the process's environment (as it was at exec) has the entry `entry` (`NAME=value`).
     static func environment(of pid: pid_t, has entry: String) -> Bool {
-        guard let data = ProcFile.data("/proc/\(pid)/environ") else { return false }
+        // A process in the middle of execve (the supervisor becoming xargs) shows an empty
+        // environment for a moment: look again before deciding it is not the run's.
+        var data = ProcFile.data("/proc/\(pid)/environ")
+        for _ in 0..<20 where data?.isEmpty == true && isLive(pid) {
+            usleep(10_000)
+            data = ProcFile.data("/proc/\(pid)/environ")
+        }
+        guard let data else { return false }
         let wanted = Array(entry.utf8)
         return data.split(separator: 0, omittingEmptySubsequences: true).contains { $0.elementsEqual(wanted) }
     }

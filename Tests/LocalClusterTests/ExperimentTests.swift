@@ -5,9 +5,12 @@ import TestSupport
 
 /// A grid of runs on a real local SLURM cluster: `submit` → `jobs --wait` → `harvest --collect`,
 /// a failed task rerun on its own, and the same grid through the local executor. Needs root.
-@Suite(.serialized) struct ExperimentTests {
-    static func config(root: String) -> String {
-        LocalClusterTests.config(root: root, template: "exp", groups: """
+///
+/// Part of the serialized `LocalClusterTests`, so that its cluster and that suite's never run at
+/// once (two clusters booting and restarting daemons side by side overload a small machine).
+extension LocalClusterTests {
+    static func experimentConfig(root: String) -> String {
+        config(root: root, template: "exp", groups: """
             frontend: {count: 1}
             compute: {count: 2}
         """)
@@ -31,10 +34,10 @@ import TestSupport
             throw PeerError("the local cluster tests need root (systemd-nspawn, bridges, mounts): run them as root, as CI does")
         }
         let root = try TemporaryDirectory("cloudc-local")
-        let user = try UserMachine(moto: nil, config: Self.config(root: root.path),
+        let user = try UserMachine(moto: nil, config: Self.experimentConfig(root: root.path),
                                    extraEnvironment: ["CLOUDC_SHARE": Paths.repoRoot, "CLOUDC_SSH_WAIT": "120"])
         do {
-            try await exercise(user)
+            try await runExperiments(user)
         } catch {
             _ = await user.cloudc("stop", "exp")
             throw error
@@ -43,7 +46,7 @@ import TestSupport
         #expect(stop.status == 0, "\(stop.stderr)")
     }
 
-    func exercise(_ user: UserMachine) async throws {
+    func runExperiments(_ user: UserMachine) async throws {
         let start = await user.cloudc("start", "exp")
         #expect(start.status == 0, "\(start.stderr)")
         guard start.status == 0 else { throw PeerError("start failed") }
