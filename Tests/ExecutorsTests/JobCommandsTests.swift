@@ -41,14 +41,14 @@ import TestSupport
 
     @Test func aRunIsCancelled() async throws {
         let user = try UserMachine(moto: nil, config: Self.config)
-        let submit = await user.cloudc("submit", "--executor", "local", "--", "sleep", "{30,31}")
+        let submit = await user.cloudc("submit", "--executor", "local", "--", "sleep", "{3141,3142}")
         #expect(submit.status == 0, "\(submit.stderr)")
         let run = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let cancel = await user.cloudc("jobs", run, "--cancel")
         #expect(cancel.status == 0, "\(cancel.stderr)")
         #expect(cancel.stderr.contains("Cancelled the unfinished tasks of \(run)") && cancel.stderr.contains("2 tasks: 2 cancelled"),
                 "\(cancel.stderr)")
-        let processes = try await Run.programOffPool("/usr/bin/pgrep", ["-f", "sleep 3[01]"])
+        let processes = try await Run.programOffPool("/usr/bin/pgrep", ["-f", "sleep 314[12]"])
         #expect(processes.stdout.isEmpty, "left running: \(processes.stdout)")
     }
 
