@@ -61,11 +61,20 @@ extension Wiring {
         }
     }
 
+    /// The reruns of `run`, oldest first.
+    func reruns(of run: RunRecord) throws -> [RunRecord] {
+        try runs.list(cluster: run.cluster).filter { $0.rerunOf == run.id }.sorted { $0.createdAt < $1.createdAt }
+    }
+
     /// The state of every task of `run`, with later reruns of its tasks taking precedence.
     func taskStates(of run: RunRecord, executor: any Executor) async throws -> [TaskStatus] {
+        try await taskStates(of: run, reruns: reruns(of: run), executor: executor)
+    }
+
+    /// The same, with the run's reruns already looked up (oldest first).
+    func taskStates(of run: RunRecord, reruns: [RunRecord], executor: any Executor) async throws -> [TaskStatus] {
         var byIndex: [Int: TaskStatus] = [:]
         for status in try await executor.status(run) { byIndex[status.index] = status }
-        let reruns = try runs.list(cluster: run.cluster).filter { $0.rerunOf == run.id }.sorted { $0.createdAt < $1.createdAt }
         for rerun in reruns {
             for status in try await executor.status(rerun) { byIndex[status.index] = status }
         }

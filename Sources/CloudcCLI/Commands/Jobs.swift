@@ -46,32 +46,33 @@ struct Jobs: AsyncParsableCommand {
             guard runText != nil, let run = chosen.first else {
                 throw ValidationError("name the run to cancel: cloudc jobs \(cluster) RUN --cancel")
             }
-            let family = [run] + (try store.list(cluster: cluster).filter { $0.rerunOf == run.id })
+            let family = [run] + (try wiring.reruns(of: run))
             try await wiring.withExecutor(run.executor, state: state) { executor in
                 for member in family { try await executor.cancel(member) }
             }
             progress.report("Cancelled the unfinished tasks of \(run.id)")
         }
-        // Runs of both executors may be listed: each is asked with its own.
-        var states: [String: [TaskStatus]] = [:]
-        var lastLine = ""
+        // One session to the frontend for the whole wait (runs of the local executor need none),
+        // and each run's reruns looked up once.
+        let families = try Dictionary(uniqueKeysWithValues: chosen.map { ($0.id, try wiring.reruns(of: $0)) })
         let interval = max(0.2, self.interval)
-        while true {
-            for kind in Set(chosen.map(\.executor)).sorted() {
-                let ofKind = chosen.filter { $0.executor == kind }
-                let found = try await wiring.withExecutor(kind, state: state) { executor in
-                    var found: [String: [TaskStatus]] = [:]
-                    for run in ofKind { found[run.id] = try await wiring.taskStates(of: run, executor: executor) }
-                    return found
+        let needsCluster = chosen.contains { $0.executor != "local" }
+        let states = try await wiring.withExecutor(needsCluster ? "slurm" : "local", state: state) { cluster in
+            let local = LocalExecutor()
+            var states: [String: [TaskStatus]] = [:]
+            var lastLine = ""
+            while true {
+                for run in chosen {
+                    let executor: any Executor = run.executor == "local" ? local : cluster
+                    states[run.id] = try await wiring.taskStates(of: run, reruns: families[run.id] ?? [], executor: executor)
                 }
-                states.merge(found) { _, new in new }
+                let all = chosen.flatMap { states[$0.id] ?? [] }
+                let ended = all.allSatisfy { [.done, .failed, .cancelled].contains($0.state) }
+                guard wait, !ended else { return states }
+                let line = (chosen.count == 1 ? "\(chosen[0].id): " : "") + Harvest.summaryLine(all)
+                if line != lastLine { progress.report(line); lastLine = line }
+                try await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
             }
-            let all = chosen.flatMap { states[$0.id] ?? [] }
-            let ended = all.allSatisfy { [.done, .failed, .cancelled].contains($0.state) }
-            guard wait, !ended else { break }
-            let line = (chosen.count == 1 ? "\(chosen[0].id): " : "") + Harvest.summaryLine(all)
-            if line != lastLine { progress.report(line); lastLine = line }
-            try await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
         }
 
         if chosen.count == 1, let run = chosen.first, let tasks = states[run.id] {
