@@ -59,7 +59,7 @@ public struct LocalExecutor: Executor {
         try TreeCopy.makeDirectories((directory as NSString).deletingLastPathComponent)
         try TreeCopy.makeDirectory(directory, mode: 0o700)
         chmod(directory, 0o700)
-        if LocalSupervisor.pid(directory: directory) != nil {
+        if await LocalSupervisor.pid(directory: directory) != nil {
             throw CloudcError(.usage, "run \(run.rerunOf ?? run.id) is still running on this machine",
                               fix: "wait until its tasks end ('cloudc jobs'), or cancel it first")
         }
@@ -106,7 +106,7 @@ public struct LocalExecutor: Executor {
         // Whether the supervisor lives is read before the exit files: a task that ends in between
         // is then seen ended, and one without an exit file after the supervisor ended never ran to its end.
         // A rerun's supervisor runs only its own tasks: the others of the run are not waiting for it.
-        let running = LocalSupervisor.pid(directory: directory) != nil ? Self.indexes(directory: directory) : []
+        let running = await LocalSupervisor.pid(directory: directory) != nil ? Self.indexes(directory: directory) : []
         return run.taskIndexes.map { index in
             let folder = directory + "/" + RunLayout.taskDirectory(index)
             if let text = try? String(contentsOfFile: folder + "/exit", encoding: .utf8) {
@@ -253,24 +253,30 @@ enum LocalSupervisor {
     }
 
     /// The supervisor's pid while it runs (it is not a zombie and it is this run's), else nil.
-    static func pid(directory: String) -> pid_t? {
+    static func pid(directory: String) async -> pid_t? {
         guard let text = try? String(contentsOfFile: directory + "/" + LocalExecutor.pidFile, encoding: .utf8),
-              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-              ProcFS.isLive(pid), ProcFS.environment(of: pid, has: "CLOUDC_RUN=" + directory) else { return nil }
-        return pid
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
+        // A process in the middle of execve (the supervisor becoming xargs) shows an empty
+        // environment for a moment: look again before deciding it is not the run's.
+        for _ in 0..<20 {
+            guard ProcFS.isLive(pid) else { return nil }
+            if let ours = ProcFS.environment(of: pid, has: "CLOUDC_RUN=" + directory) { return ours ? pid : nil }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        return nil
     }
 
     /// Every live process of the run: the ones whose environment says `CLOUDC_RUN=<directory>`.
     static func processes(directory: String) -> [pid_t] {
         let marker = "CLOUDC_RUN=" + directory
         let me = getpid()
-        return ProcFS.pids().filter { $0 != me && ProcFS.isLive($0) && ProcFS.environment(of: $0, has: marker) }
+        return ProcFS.pids().filter { $0 != me && ProcFS.isLive($0) && ProcFS.environment(of: $0, has: marker) == true }
     }
 
     /// SIGTERM to the supervisor's process group and to every process of the run, SIGKILL to
     /// what is left after `grace` seconds; returns when none is left.
     static func stop(directory: String, grace: Double) async throws {
-        if let leader = pid(directory: directory) { kill(-leader, SIGTERM) }
+        if let leader = await pid(directory: directory) { kill(-leader, SIGTERM) }
         for pid in processes(directory: directory) { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline {
@@ -367,16 +373,10 @@ enum ProcFS {
         return state != "Z" && state != "X"
     }
 
-    /// Whether the process's environment (as it was at exec) has the entry `entry` (`NAME=value`).
-    static func environment(of pid: pid_t, has entry: String) -> Bool {
-        // A process in the middle of execve (the supervisor becoming xargs) shows an empty
-        // environment for a moment: look again before deciding it is not the run's.
-        var data = ProcFile.data("/proc/\(pid)/environ")
-        for _ in 0..<20 where data?.isEmpty == true && isLive(pid) {
-            usleep(10_000)
-            data = ProcFile.data("/proc/\(pid)/environ")
-        }
-        guard let data else { return false }
+    /// Whether the process's environment (as it was at exec) has the entry `entry` (`NAME=value`);
+    /// nil while it cannot be told (unreadable, or empty as during an execve).
+    static func environment(of pid: pid_t, has entry: String) -> Bool? {
+        guard let data = ProcFile.data("/proc/\(pid)/environ"), !data.isEmpty else { return nil }
         let wanted = Array(entry.utf8)
         return data.split(separator: 0, omittingEmptySubsequences: true).contains { $0.elementsEqual(wanted) }
     }

@@ -188,7 +188,7 @@ import TestSupport
         #expect(pid_t(fields[1]) != getpid())
         #expect(pid_t(fields[2]) == pid)
         #expect(pid_t(fields[3]) == pid)
-        #expect(LocalSupervisor.pid(directory: run.directory) == pid)
+        #expect(await LocalSupervisor.pid(directory: run.directory) == pid)
 
         FileManager.default.createFile(atPath: run.directory + "/go", contents: nil)
         let statuses = try await Self.waitUntilEnded(executor, run)
@@ -202,7 +202,7 @@ import TestSupport
         // None of the standard signals (1–31) is ignored. glibc's posix_spawn leaves its two
         // internal real-time signals (32, 33) ignored in every child; nothing outside glibc uses them.
         #expect(masks["SigIgn:"].map { $0 & 0x7fff_ffff } == 0)
-        #expect(LocalSupervisor.pid(directory: run.directory) == nil)
+        #expect(await LocalSupervisor.pid(directory: run.directory) == nil)
     }
 
     @Test func cpusPerTaskDivideTheParallelism() async throws {

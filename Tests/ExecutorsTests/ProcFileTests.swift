@@ -12,7 +12,12 @@ import Testing
         process.environment = ["FILLER": String(repeating: "x", count: 20_000), "MARKER": "at-the-end"]
         try process.run()
         defer { process.terminate(); process.waitUntilExit() }
-        let environ = try #require(ProcFile.data("/proc/\(process.processIdentifier)/environ"))
+        // Right after the fork the child may still be in execve, when its environment reads empty.
+        var environ = Data()
+        for _ in 0..<200 where environ.isEmpty {
+            environ = ProcFile.data("/proc/\(process.processIdentifier)/environ") ?? Data()
+            if environ.isEmpty { usleep(10_000) }
+        }
         #expect(environ.count > 20_000)
         let entries = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         #expect(entries.contains("MARKER=at-the-end"))
