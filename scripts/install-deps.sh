@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(libcurl4-openssl-dev libxml2-dev libssh2-1-dev openssh-client openssh-server util-linux python3 python3-pip
-              ca-certificates curl bc
+              ca-certificates curl bc zsh   # zsh: README examples are pasted into bash and zsh by the tests
               systemd-container debootstrap slurm-wlm munge iproute2    # the local provider and its tests
               python3-venv python3-dev gcc)   # the OpenStack peers: Keystone in a venv, uWSGI compiles (fetch-openstack.sh)
 PIP_PACKAGES=("moto[server]==5.2.1" "boto3" "cryptography"   # cryptography: the GCE peer checks RS256 JWTs

@@ -86,8 +86,8 @@ extension Wiring {
     /// A path as the user typed it: `~` expanded, relative to the working folder.
     func absolutePath(_ path: String) -> String {
         let expanded = expandTilde(path)
-        if expanded.hasPrefix("/") { return expanded }
-        return FileManager.default.currentDirectoryPath + "/" + expanded
+        let full = expanded.hasPrefix("/") ? expanded : FileManager.default.currentDirectoryPath + "/" + expanded
+        return (full as NSString).standardizingPath
     }
 
     /// `[NAME] RUN` given as one or two words: with one, a known cluster's name or else a run id.

@@ -5,12 +5,16 @@ import Foundation
 
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a command on the cluster, or a grid of runs of it: braces expand ({0.1,0.01}, {1..5}).",
+        abstract: "Run a command on the cluster, or a grid of runs of it: quoted braces expand ('{0.1,0.01}', '{1..5}').",
         discussion: """
-        cloudc submit -- python train.py --lr {0.1,0.01} --seed {1..5}
-        runs 10 tasks (one SLURM job array). Each task runs in its own folder on the shared /home with
-        the files of --dir linked in, and gets CLOUDC_TASK (1…10) and CLOUDC_LR, CLOUDC_SEED set.
-        Prints the run id; follow it with `cloudc jobs RUN --wait`, collect with `cloudc harvest RUN`.
+        cloudc submit -- python train.py --lr '{0.1,0.01}' --seed '{1..5}'
+        runs 10 tasks (one SLURM job array). Quote the braces: unquoted, bash and zsh expand them
+        before cloudc sees them (cloudc then refuses the command and shows the quoted form).
+        Each task runs in its own folder on the shared /home with the files of --dir linked in, and
+        gets CLOUDC_TASK (1…10) and CLOUDC_LR, CLOUDC_SEED set. Prints the run id; follow it with
+        `cloudc jobs RUN --wait`, collect with `cloudc harvest RUN`.
+        cloudc submit --dry-run -- python train.py --lr '{0.1,0.01}'
+        lists the 2 tasks and submits nothing.
         """)
 
     @OptionGroup var global: GlobalOptions
@@ -26,14 +30,18 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "slurm (the cluster; default) or local (this machine, to try a grid first).") var executor: String?
     @Option(help: "The SLURM partition (default: the cluster's default; with --gpus, the first group with GPUs).") var partition: String?
     @Option(help: "Run again only the failed tasks of this run.") var rerun: String?
+    @Flag(help: "List the tasks the command makes and submit nothing (no cluster needed).") var dryRun = false
+    @Flag(help: "Run the command's words as given, even where they look expanded by the shell (an option followed by several values).")
+    var asIs = false
 
     @Argument(parsing: .postTerminator, help: "The command (after --).")
     var command: [String] = []
 
     func validate() throws {
         if rerun == nil && command.isEmpty {
-            throw ValidationError("give the command after --, e.g. cloudc submit -- python train.py --lr {0.1,0.01}")
+            throw ValidationError("give the command after --, e.g. cloudc submit -- python train.py --lr '{0.1,0.01}'")
         }
+        if dryRun && rerun != nil { throw ValidationError("--dry-run lists a new command's tasks: give a command instead of --rerun") }
         if rerun != nil && !command.isEmpty { throw ValidationError("--rerun repeats a run's command: give no command with it") }
         if let gpus, gpus < 0 { throw ValidationError("--gpus must be 0 or more") }
         if let cpus, cpus < 1 { throw ValidationError("--cpus must be 1 or more") }
@@ -41,6 +49,15 @@ struct Submit: AsyncParsableCommand {
 
     func run() async throws {
         let wiring = Wiring(global)
+        if rerun == nil, !asIs { try ShellExpansion.check(command) }
+        if dryRun {
+            let (names, tasks) = try Grid.expand(command)
+            wiring.progress.report("\(tasks.count) task(s)\(names.isEmpty ? "" : " (grid over \(names.joined(separator: ", ")))"); nothing submitted")
+            var table = Table(header: ["TASK"] + names.map { $0.uppercased() } + ["COMMAND"])
+            for task in tasks { table.rows.append([String(task.index)] + task.values.map(\.value) + [task.command]) }
+            for line in table.render() { wiring.context.print(line) }
+            return
+        }
         let (cluster, state) = try wiring.jobCluster(name, executorFlag: executor)
         let runs = wiring.runs
         let progress = wiring.progress
