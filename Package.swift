@@ -78,6 +78,8 @@ let package = Package(
         .testTarget(name: "ConfiguratorTests", dependencies: ["Configurator", "SSH", "TestSupport"]),
         // Runs cloudc in-process as a user would, in a home directory of its own.
         .target(name: "CLITestSupport", dependencies: ["CloudcCLI", "TestSupport"], path: "Tests/CLITestSupport"),
+        // cloudc as typed into bash and zsh: the built binary, the README's and help's examples, init.
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "EC2Tests", dependencies: ["CLITestSupport", "CloudcCLI", "Config", "Providers", "State", "Lifecycle", "TestSupport"]),
         // cloudc on gce clouds, run as a user would.
         .testTarget(name: "GCETests", dependencies: ["CLITestSupport", "TestSupport"]),

@@ -9,7 +9,7 @@ struct Cloudc: AsyncParsableCommand {
         Config: $CLOUDC_HOME/config.yaml (CLOUDC_HOME defaults to ~/.cloudc), or -c PATH.
         State:  $CLOUDC_HOME/clusters/<name>.json
         """,
-        subcommands: [Start.self, Setup.self, Ssh.self, Resize.self, Stop.self, List.self, ListNodes.self,
+        subcommands: [Init.self, Start.self, Setup.self, Ssh.self, Resize.self, Stop.self, List.self, ListNodes.self,
                       ListTemplates.self, Use.self, Submit.self, Jobs.self, HarvestCommand.self, ExportCommand.self,
                       SshConfig.self])
 }

@@ -18,7 +18,7 @@ struct Wiring {
     var store: StateStore { StateStore(home: context.cloudcHome) }
 
     var configPath: String {
-        if let path = options.config { return expandTilde(path) }
+        if let path = options.config { return absolutePath(path) }
         return ConfigLoader.defaultPath(environment: context.environment, homeDirectory: context.homeDirectory)
     }
 
@@ -28,8 +28,25 @@ struct Wiring {
         return path
     }
 
+    /// The config file; with no file (and no -c), the built-in config: template `local`.
     func loadConfig() throws -> CloudcConfig {
-        try ConfigLoader.load(path: configPath, environment: context.environment, homeDirectory: context.homeDirectory)
+        if usesBuiltinConfig {
+            return try StarterConfig.loadBuiltin(privateKey: builtinKey, environment: context.environment,
+                                                 homeDirectory: context.homeDirectory)
+        }
+        return try ConfigLoader.load(path: configPath, environment: context.environment, homeDirectory: context.homeDirectory)
+    }
+
+    /// No config file at the default place and none named with -c.
+    var usesBuiltinConfig: Bool {
+        options.config == nil && !FileManager.default.fileExists(atPath: configPath)
+    }
+
+    /// The user's own key (~/.ssh/id_ed25519, …), else the one cloudc makes in $CLOUDC_HOME.
+    var builtinKey: String {
+        AccountDiscovery(environment: context.environment, homeDirectory: context.homeDirectory,
+                         workingDirectory: FileManager.default.currentDirectoryPath).sshKey()
+            ?? LoginKey.ownPath(cloudcHome: context.cloudcHome)
     }
 
     var progress: any ProgressSink {

@@ -219,7 +219,11 @@ public struct ClusterLifecycle: Sendable {
 
     /// Deletes every instance and resource of cluster `name`, waits until the cloud reports
     /// them gone, and only then removes the state. Holds the cluster's lock.
-    public func stop(name: String, command: String) async throws -> StopReport {
+    ///
+    /// `beforeForgetting` removes what the cluster left on this machine outside the state (an
+    /// installed SSH config); it runs, like the cluster's own files' removal, before the state
+    /// file goes, so a stop killed at any point is finished by running it again.
+    public func stop(name: String, command: String, beforeForgetting: @Sendable () throws -> Void = {}) async throws -> StopReport {
         try await store.withLock(name, command: command) {
             guard var state = try store.load(name) else {
                 throw CloudcError(.notFound, "no cluster named '\(name)'", fix: "see the clusters with: cloudc list")
@@ -234,6 +238,7 @@ public struct ClusterLifecycle: Sendable {
                 try await provider.terminate(plan.terminate)
             }
             try await waitUntilGone(plan.terminate, state: &state)
+            Failpoint.kill(at: "stop.after-terminate")
             var deleted: [ResourceRecord] = []
             for resource in plan.deleteResources {
                 var deleting = resource
@@ -247,12 +252,16 @@ public struct ClusterLifecycle: Sendable {
                     throw CloudcError(.timeout, "\(resource.kind.rawValue) \(resource.name) still exists after it was deleted",
                                       fix: "run cloudc stop \(name) again; the state is kept until everything is gone")
                 }
+                Failpoint.kill(at: "stop.after-delete.\(resource.kind.rawValue)")
                 state.resources.removeAll { $0.kind == resource.kind && $0.name == resource.name }
                 try store.save(state)
                 deleted.append(resource)
             }
-            try store.remove(name)
+            progress.report("Everything of \(name) is gone; removing its files and its state")
+            Failpoint.kill(at: "stop.before-forgetting")
+            try beforeForgetting()
             try store.removeClusterFiles(name)
+            try store.remove(name)
             store.removeLockFile(name)
             if !plan.foreign.isEmpty {
                 progress.report("Note: \(plan.foreign.count) instance(s) tagged cloudc:cluster=\(name) belong to another start of that name and were left alone: \(plan.foreign.map(\.id).joined(separator: ", "))")

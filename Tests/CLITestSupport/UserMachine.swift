@@ -59,7 +59,8 @@ extension UserMachine {
     /// Runs the built `cloudc` binary (not in-process: it must be killable) with `arguments`,
     /// polls `condition` until it holds (at most `seconds`), then kills the process with SIGKILL,
     /// as a power cut or `kill -9` would. Returns whether the condition held before the kill.
-    public func runCloudcKilled(_ arguments: [String], seconds: Double = 10,
+    public func runCloudcKilled(_ arguments: [String], seconds: Double = 10, stderr: FileHandle? = nil,
+                                environment extra: [String: String] = [:],
                                 when condition: () async throws -> Bool) async throws -> Bool {
         let binary = Paths.repoRoot + "/.build/debug/cloudc"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -68,10 +69,10 @@ extension UserMachine {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        process.environment = environment
+        process.environment = environment.merging(extra) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = stderr ?? FileHandle.nullDevice
         try process.run()
         defer {
             kill(process.processIdentifier, SIGKILL)
@@ -80,8 +81,41 @@ extension UserMachine {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try await condition() { return true }
+            if !process.isRunning { return false }   // it ended (or killed itself at a failpoint) first
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         return false
+    }
+}
+
+extension UserMachine {
+    /// What a killed run printed, and whether the line it was killed at came.
+    public struct KilledRun: Sendable {
+        public var sawLine: Bool
+        public var stderr: String
+    }
+
+    /// Runs the built `cloudc` binary with `arguments` and kills it with SIGKILL `delay` seconds
+    /// after a progress line containing `line` appears on its stderr (or after `delay` seconds
+    /// from its start when `line` is nil): a kill at a known point of the command, as `kill -9`
+    /// or a power cut would make it. Gives up (and kills) after `seconds`.
+    public func runCloudcKilled(_ arguments: [String], atLine line: String?, delay: Double = 0,
+                                seconds: Double = 60, environment extra: [String: String] = [:]) async throws -> KilledRun {
+        let log = home.path + "/killed-\(UUID().uuidString.prefix(8)).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        defer { unlink(log) }
+        func printed() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        var seen = false
+        let started = Date()
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        defer { try? handle.close() }
+        _ = try await runCloudcKilled(arguments, seconds: seconds, stderr: handle, environment: extra) {
+            if !seen {
+                if let line { seen = printed().contains(line) } else { seen = true }
+                if seen, line != nil { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
+            }
+            return seen && (line != nil || Date().timeIntervalSince(started) >= delay)
+        }
+        return KilledRun(sawLine: seen, stderr: printed())
     }
 }

@@ -101,3 +101,36 @@ struct ExampleConfigTests {
         }
     }
 }
+
+/// The config cloudc uses when there is none, and the ones `cloudc init` writes.
+@Suite struct StarterConfigTests {
+    @Test func theBuiltinConfigIsOneLocalClusterOfThreeNodes() throws {
+        let config = try StarterConfig.loadBuiltin(privateKey: "/home/me/.cloudc/id_ed25519", environment: [:], homeDirectory: "/home/me")
+        let spec = try config.clusterSpec(template: "local")
+        #expect(config.templateNames == ["local"])
+        #expect(spec.cloud.provider == .local && spec.setup?.playbook == "slurm")
+        #expect(spec.groups.map { "\($0.name) \($0.count)" } == ["frontend 1", "compute 2"])
+        #expect(spec.login.user == "root" && spec.login.privateKey == "/home/me/.cloudc/id_ed25519")
+    }
+
+    /// Every choice of clouds, with nothing found and with everything found, loads as it is written.
+    @Test(arguments: [[ProviderKind.local], [.gce], [.ec2], [.openstack], [.gce, .ec2, .openstack, .local]])
+    func everyStarterLoads(_ providers: [ProviderKind]) throws {
+        let found = Discovered(sshKey: "/home/me/.ssh/id_ed25519",
+                               gce: .init(credentials: "/home/me/sa key.json", project: "p-1", zone: "europe-west4-a", source: "x"),
+                               aws: .init(profile: "research", region: "eu-west-3", source: "y"),
+                               openstack: .init(cloud: "uni: cloud", region: nil, source: "z"))
+        for discovered in [Discovered(), found] {
+            let text = StarterConfig.render(providers, found: discovered, privateKey: "~/.ssh/id_ed25519")
+            let config = try ConfigLoader.parse(yaml: text, path: "config.yaml", environment: [:], homeDirectory: "/home/me")
+            #expect(config.templateNames == providers.map { $0 == .ec2 ? "aws" : $0.rawValue })
+            for name in config.templateNames { _ = try config.clusterSpec(template: name) }
+            if discovered == found, case .gce(let settings)? = config.clouds["gce"]?.settings {
+                #expect(settings.credentials == "/home/me/sa key.json" && settings.project == "p-1" && settings.zones == ["europe-west4-a"])
+            }
+            if discovered == found, case .openstack(let settings)? = config.clouds["openstack"]?.settings {
+                #expect(settings.cloud == "uni: cloud")
+            }
+        }
+    }
+}

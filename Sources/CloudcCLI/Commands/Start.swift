@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudcCore
+import Config
 import Foundation
 import Providers
 import State
@@ -23,7 +24,17 @@ struct Start: AsyncParsableCommand {
         let wiring = Wiring(global)
         let context = wiring.context
         let config = try wiring.loadConfig()
-        let spec = try config.clusterSpec(template: template)
+        let spec: ClusterSpec
+        do {
+            spec = try config.clusterSpec(template: template)
+        } catch let error as CloudcError where error.code == .notFound && wiring.usesBuiltinConfig {
+            throw CloudcError(.notFound, "there is no config file (\(wiring.configPath)), and the built-in config has only the template 'local'",
+                              fix: "write a starter config for your clouds with: cloudc init \(StarterConfig.cloudNames[template] != nil ? template : "gce aws openstack") — or run: cloudc start local")
+        }
+        if wiring.usesBuiltinConfig {
+            wiring.progress.report("No config file (\(wiring.configPath)): using the built-in template local (1 frontend + 2 compute nodes on this machine)")
+            try LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress)
+        }
         let name = self.name ?? template
         try StateStore.validate(name: name)
         let publicKey = try wiring.readPublicKey(spec.login)

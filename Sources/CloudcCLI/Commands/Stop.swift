@@ -17,11 +17,12 @@ struct Stop: AsyncParsableCommand {
         let state = try wiring.loadState(name)
         let began = Date()
         let lifecycle = try wiring.lifecycle(for: wiring.cloudSpec(for: state))
-        let report = try await lifecycle.stop(name: name, command: "cloudc stop \(name)")
+        let report = try await lifecycle.stop(name: name, command: "cloudc stop \(name)") {
+            wiring.removeInstalledSSHConfig(of: name)
+        }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
         let resources = report.deletedResources.map { "\($0.kind.rawValue) \($0.name)" }
         wiring.context.note("Cluster \(name) is gone: \(report.terminated.count) instance(s) terminated"
             + (resources.isEmpty ? "" : ", deleted \(resources.joined(separator: ", "))") + " in \(seconds) s.")
-        wiring.removeInstalledSSHConfig(of: name)
     }
 }

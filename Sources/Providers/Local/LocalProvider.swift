@@ -42,6 +42,8 @@ public struct LocalProvider: CloudProvider {
     let stopTimeout: Double
     /// How long systemd-nspawn gets to set a node up (its veth on the bridge) after it starts.
     let bootTimeout: Double
+    /// Root's inotify limits, which every node draws on.
+    let inotify: InotifyLimits
 
     public static let flavor = "container"
     public static let requiredPrograms = ["systemd-nspawn", "debootstrap", "ip", "mount", "umount", "setsid",
@@ -50,11 +52,12 @@ public struct LocalProvider: CloudProvider {
     public init(cloudName: String = "local", settings: LocalSettings = LocalSettings(),
                 commands: any HostCommands = ProcessHostCommands(), progress: any ProgressSink = SilentProgress(),
                 host: LocalHost = .current, networkLockPath: String = "/run/lock/cloudc-network.lock",
-                stopTimeout: Double = 15, bootTimeout: Double = 20) {
+                stopTimeout: Double = 15, bootTimeout: Double = 20, inotify: InotifyLimits = InotifyLimits()) {
         self.cloudName = cloudName; self.settings = settings
         self.layout = LocalLayout(root: settings.root ?? LocalSettings.defaultRoot)
         self.commands = commands; self.progress = progress; self.host = host
         self.networkLockPath = networkLockPath; self.stopTimeout = stopTimeout; self.bootTimeout = bootTimeout
+        self.inotify = inotify
     }
 
     public var traits: ProviderTraits { ProviderTraits(sharedHome: true, slurmCgroups: false) }
@@ -190,7 +193,16 @@ public struct LocalProvider: CloudProvider {
             if FileManager.default.fileExists(atPath: path) {
                 try await commands.run("rm", ["-rf", "--one-file-system", path])
             }
-            removeClusterDirectoryIfUnused((path as NSString).deletingLastPathComponent)
+            let directory = (path as NSString).deletingLastPathComponent
+            removeClusterDirectoryIfUnused(directory)
+            // Its node folders must be gone by now; anything left is named, not waited for.
+            if FileManager.default.fileExists(atPath: directory) {
+                let left = FileManager.default.enumerator(atPath: directory).map { walker in
+                    (0..<5).compactMap { _ in walker.nextObject() as? String }
+                } ?? []
+                throw CloudcError(.io, "the cluster's folder \(directory) is still there after its home was removed; it holds \(left.joined(separator: ", "))",
+                                  fix: "run the stop again; if that does not help, see what holds it: grep \(directory) /proc/mounts")
+            }
         case .keyPair, .securityGroup, .firewall, .floatingIP:
             return
         }
@@ -199,7 +211,11 @@ public struct LocalProvider: CloudProvider {
     public func exists(_ resource: ResourceRecord) async throws -> Bool {
         switch resource.kind {
         case .bridge: return try await linkExists(resource.name)
-        case .sharedDirectory: return FileManager.default.fileExists(atPath: resource.id ?? resource.name)
+        case .sharedDirectory:
+            // The home and the cluster's folder around it (its nodes/ and .lock) are gone together.
+            let home = resource.id ?? resource.name
+            return FileManager.default.fileExists(atPath: home)
+                || FileManager.default.fileExists(atPath: (home as NSString).deletingLastPathComponent)
         case .keyPair, .securityGroup, .firewall, .floatingIP: return false
         }
     }
@@ -208,6 +224,8 @@ public struct LocalProvider: CloudProvider {
     func removeClusterDirectoryIfUnused(_ directory: String) {
         let files = FileManager.default
         let nodes = directory + "/nodes"
+        // A node folder a killed launch made but never described is empty (its metadata comes first).
+        for entry in (try? files.contentsOfDirectory(atPath: nodes)) ?? [] { rmdir(nodes + "/" + entry) }
         if (try? files.contentsOfDirectory(atPath: nodes))?.isEmpty == true { rmdir(nodes) }
         guard let left = try? files.contentsOfDirectory(atPath: directory), Set(left).isSubset(of: [".lock"]) else { return }
         unlink(directory + "/.lock")
@@ -249,6 +267,10 @@ public struct LocalProvider: CloudProvider {
             try login.prepareHome(in: home, publicKey: request.access.publicKey, imageRoot: imagePath)
             return try claim(request, subnet: subnet, bridge: bridge.name, image: image.name)
         }
+        // Every node not yet booted on this machine (this launch's and any other's in flight) needs its
+        // share of root's inotify limits; counted after the claim, so concurrent launches see each other.
+        let booting = layout.nodes().filter { $0.metadata.phase == .preparing && $0.files.runningPID() == nil }.count
+        try inotify.ensure(nodes: booting, progress: progress)
         let boot = NodeBoot(commands: commands, imagePath: imagePath, home: home, login: login,
                             publicKey: request.access.publicKey, subnet: subnet, timeout: bootTimeout)
         let instances = try await withThrowingTaskGroup(of: CloudInstance.self) { tasks in
@@ -287,13 +309,15 @@ public struct LocalProvider: CloudProvider {
                                   fix: "set a larger subnet: in clouds.\(cloudName) for the next cluster, or make this one smaller")
             }
             used.insert(address)
-            for folder in [files.directory, files.upper, files.work, files.root] { try makeDirectory(folder, mode: 0o755) }
+            // The metadata first: a folder is never left that `instances` does not list.
+            try makeDirectory(files.directory, mode: 0o755)
             let metadata = NodeMetadata(
                 id: Self.machineName(cluster: request.cluster, incarnation: request.incarnation, node: node),
                 cluster: request.cluster, incarnation: request.incarnation, group: request.group.name, node: node,
                 launchToken: request.token, address: "\(IPv4Network.format(address))/\(subnet.prefix)",
                 bridge: bridge, image: image, phase: .preparing, createdAt: Date())
             try files.writeMetadata(metadata)
+            for folder in [files.upper, files.work, files.root] { try makeDirectory(folder, mode: 0o755) }
             claimed.append((files, metadata))
         }
         return claimed
@@ -307,8 +331,9 @@ public struct LocalProvider: CloudProvider {
         let running = files.runningPID() != nil
         let state: InstanceState
         switch (metadata.phase, running) {
-        case (.terminating, true): state = .terminating
-        case (.terminating, false): state = .terminated
+        // A node is gone only when its folder is: one powered off by a stop that was cut short
+        // still has its overlay mounted or its files, and the next stop must remove them.
+        case (.terminating, _): state = .terminating
         case (_, true): state = .running
         case (.preparing, false): state = .pending
         case (.booted, false): state = .stopped
@@ -367,9 +392,22 @@ public struct LocalProvider: CloudProvider {
             }
             try await unmount(files.root)
         }
-        try await commands.run("rm", ["-rf", "--one-file-system", files.directory],
-                               fix: "remove \(files.directory) by hand once nothing uses it, then run the command again")
+        try await remove(files)
         removeClusterDirectoryIfUnused(((files.directory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent)
+    }
+
+    /// Removes a node's folder with its `instance.json` last: a removal cut short leaves the
+    /// node listed (and so finished by the next stop), never files that nothing lists.
+    func remove(_ files: NodeFiles) async throws {
+        let fix = "remove \(files.directory) by hand once nothing uses it, then run the command again"
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: files.directory)) ?? [])
+            .filter { $0 != "instance.json" }.sorted().map { files.directory + "/" + $0 }
+        if !entries.isEmpty {
+            try await commands.run("rm", ["-rf", "--one-file-system", "--"] + entries, fix: fix)
+        }
+        guard unlink(files.metadataPath) == 0 || errno == ENOENT, rmdir(files.directory) == 0 || errno == ENOENT else {
+            throw CloudcError(.io, "cannot remove \(files.directory)", fix: fix, cause: String(cString: strerror(errno)))
+        }
     }
 
     func waitForExit(_ pid: pid_t, timeout: Double) async -> Bool {

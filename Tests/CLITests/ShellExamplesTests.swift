@@ -16,31 +16,12 @@ import TestSupport
         "cloudc submit --dry-run -- python train.py --lr '{0.1,0.01}'": 2,
     ]
 
-    /// A user's folder with the example's scripts, and cloudc (the built binary) on PATH.
-    final class Desk: Sendable {
-        let folder: TemporaryDirectory
-        let environment: [String: String]
-        let binary = Paths.repoRoot + "/.build/debug/cloudc"
-
-        init() throws {
-            guard FileManager.default.isExecutableFile(atPath: binary) else {
-                throw PeerError("\(binary) is missing: build with `swift build --build-tests` first")
-            }
-            folder = try TemporaryDirectory("cloudc-shell")
-            let script = "#!/bin/sh\necho \"args: $*\" > args.txt\n"
-            for path in ["code/train.sh", "train.py"] {
-                chmod(try folder.write(path, script), 0o755)
-            }
-            environment = [
-                "HOME": folder.path, "CLOUDC_HOME": folder.path + "/.cloudc", "LANG": "C.UTF-8",
-                "PATH": (binary as NSString).deletingLastPathComponent + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
-            ]
-        }
-
-        /// `line` as typed into `shell -c`, in the user's folder.
-        func paste(_ line: String, into shell: String) async throws -> Run {
-            try await Run.programOffPool("/usr/bin/env", ["-C", folder.path, shell, "-c", line], environment: environment)
-        }
+    /// A desk with the examples' scripts (`code/train.sh`, `train.py`).
+    static func desk() throws -> Desk {
+        let desk = try Desk()
+        let script = "#!/bin/sh\necho \"args: $*\" > args.txt\n"
+        for path in ["code/train.sh", "train.py"] { chmod(try desk.write(path, script), 0o755) }
+        return desk
     }
 
     /// The shells to paste into: bash always, zsh where it is installed.
@@ -71,7 +52,7 @@ import TestSupport
     }
 
     @Test func everyExampleMakesTheGridItPromises() async throws {
-        let desk = try Desk()
+        let desk = try Self.desk()
         let help = try await desk.paste("cloudc submit --help", into: "/bin/bash")
         #expect(help.status == 0, "\(help.stderr)")
         let examples = try Self.examples(help: help.stdout)
@@ -92,7 +73,7 @@ import TestSupport
 
     /// The example with the local executor, run for real: two tasks, each given its own value.
     @Test func theLocalExampleRunsTwoTasks() async throws {
-        let desk = try Desk()
+        let desk = try Self.desk()
         let submit = try await desk.paste("cloudc submit --executor local --dir ./code -- ./train.sh --lr '{0.1,0.01}'", into: "/bin/bash")
         #expect(submit.status == 0, "\(submit.stderr)")
         #expect(submit.stderr.contains("Submitting 2 task(s) (grid over lr) to this machine"), "\(submit.stderr)")
@@ -107,7 +88,7 @@ import TestSupport
     /// The braces unquoted, as a user pastes them from an older note: refused with the quoted
     /// command, which pasted back makes the 10 tasks.
     @Test func unquotedBracesAreCaughtAndTheSuggestionWorks() async throws {
-        let desk = try Desk()
+        let desk = try Self.desk()
         for shell in Self.shells {
             let typed = try await desk.paste("cloudc submit --dry-run --dir ./code -- ./train.sh --lr {0.1,0.01} --seed {1..5}", into: shell)
             #expect(typed.status == 2, "\(shell): \(typed.stdout)\(typed.stderr)")
