@@ -66,6 +66,7 @@ public struct EC2Inventory: Decodable, Sendable {
     public var instance_tags: [String: [String: String]]
     public var instance_types: [String: String]
     public var ssh_cidrs: [String]
+    public var volumes: [String]
 }
 
 public struct PeerError: Error, CustomStringConvertible {

@@ -3,7 +3,7 @@
 
 usage: ec2_inventory.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY CLUSTER
 prints JSON: {"live_instances": [...ids], "all_instances": n, "key_pairs": [...names],
-              "security_groups": [...ids], "instance_tags": {id: {k: v}}}
+              "security_groups": [...ids], "instance_tags": {id: {k: v}}, "volumes": [...ids of every volume]}
 """
 import json
 import sys
@@ -25,6 +25,8 @@ print(json.dumps({
     "security_groups": sorted(g["GroupId"] for g in groups),
     "instance_tags": {i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])} for i in live},
     "instance_types": {i["InstanceId"]: i["InstanceType"] for i in live},
+    # Every volume of the account (a test's moto holds one cluster): what would still be billed.
+    "volumes": sorted(v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]),
     "ssh_cidrs": sorted({r["CidrIp"] for g in groups for p in g["IpPermissions"]
                          if p.get("FromPort") == 22 for r in p.get("IpRanges", [])}),
 }, default=str))
