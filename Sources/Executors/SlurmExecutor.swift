@@ -218,7 +218,7 @@ public struct SlurmExecutor: Executor {
         let command = """
         cd \(directory)/tasks || exit 3
         for i in \(indexes); do [ -f "$i/exit" ] && echo "exit $i $(cat "$i/exit")"; [ -f "$i/stdout" ] && echo "started $i"; done
-        \(jobs.isEmpty ? "" : "squeue -h -r -j \(jobs) -o 'queue %i %T' 2>/dev/null; sacct -n -P -X -j \(jobs) -o JobID,State 2>/dev/null | sed 's/^/acct /'")
+        \(jobs.isEmpty ? "" : "squeue -h -r -j \(jobs) -o 'queue %i %T' 2>/dev/null && echo squeue-answered; sacct -n -P -X -j \(jobs) -o JobID,State 2>/dev/null | sed 's/^/acct /'")
         true
         """
         let output = try await self.run(command, "reading the state of \(run.id)")
@@ -231,7 +231,10 @@ public struct SlurmExecutor: Executor {
         var started = Set<Int>()
         var queued: [Int: String] = [:]
         var accounted: [Int: String] = [:]
+        // squeue fails now and then on a busy controller: a task it did not list has then not left SLURM.
+        var squeueAnswered = run.jobIDs.isEmpty
         for line in output.split(whereSeparator: \.isNewline) {
+            if line == "squeue-answered" { squeueAnswered = true; continue }
             let words = line.split(separator: " ", maxSplits: 2).map(String.init)
             guard let kind = words.first else { continue }
             switch kind {
@@ -269,6 +272,8 @@ public struct SlurmExecutor: Executor {
             }
             // Neither queued nor accounted and no exit file: the job left SLURM without the
             // wrapper finishing (cancelled before it ran, killed, node lost) — or is just leaving.
+            // Unless squeue did not answer: then nothing is known yet.
+            if !squeueAnswered { return TaskStatus(index: index, state: started.contains(index) ? .running : .pending) }
             return TaskStatus(index: index, state: started.contains(index) ? .failed : (run.jobIDs.isEmpty ? .unknown : .failed))
         }
     }

@@ -56,11 +56,21 @@ import Testing
         acct 41_5|CANCELLED by 0
         started 6
         queue 42_1 RUNNING
+        squeue-answered
         """
         let states = SlurmExecutor.statuses(output, run: record)
         #expect(states.map(\.state) == [.done, .failed, .running, .pending, .cancelled, .failed, .running])
         #expect(states[1].exitCode == 3)
         #expect(states.map(\.index) == [1, 2, 3, 4, 5, 6, 1001])
+    }
+
+    /// squeue timed out on a busy controller: a started task it did not list is still running,
+    /// not failed (a rerun's `jobs --wait` ended early on that).
+    @Test func aTaskSqueueDidNotAnswerForIsNotFailed() {
+        let record = run([1, 2, 3], jobs: ["41"], offsets: [0])
+        let output = "exit 1 0\nstarted 1\nstarted 2\n"
+        #expect(SlurmExecutor.statuses(output, run: record).map(\.state) == [.done, .running, .pending])
+        #expect(SlurmExecutor.statuses(output + "squeue-answered\n", run: record).map(\.state) == [.done, .failed, .failed])
     }
 
     @Test func theLayoutScriptWritesEveryByte() async throws {
