@@ -292,23 +292,34 @@ public struct SlurmExecutor: Executor {
 
     // MARK: outputs
 
+    /// Copies the outputs of `tasks` into `local`. The listing is NUL-separated (a name may hold
+    /// a newline), every path must be plain names below its task's folder, and every file is
+    /// written below `local` without following a link: a job's outputs never land outside it.
     public func collect(_ run: RunRecord, tasks: [Int], into local: String, progress: any ProgressSink) async throws {
         guard !tasks.isEmpty else { return }
-        let listing = try await self.run("cd \(quote(run.directory))/tasks && find \(tasks.map(String.init).joined(separator: " ")) -type f 2>/dev/null; true",
+        let listing = try await self.run("cd \(quote(run.directory))/tasks && find \(tasks.map(String.init).joined(separator: " ")) -type f -print0 2>/dev/null; true",
                                          "listing the outputs of \(run.id)")
         let skipped: Set<String> = ["command", "values.env"]
-        var files: [String] = []
-        for line in listing.split(whereSeparator: \.isNewline) {
-            let path = String(line)
-            guard let name = path.split(separator: "/").last, !skipped.contains(String(name)) else { continue }
-            files.append(path)
+        let wanted = Set(tasks.map(String.init))
+        var files: [[String]] = []
+        var refused: [String] = []
+        for entry in listing.split(separator: "\0") where !entry.isEmpty {
+            guard let parts = SafeFiles.components(String(entry)), parts.count >= 2, wanted.contains(parts[0]) else {
+                refused.append(String(entry))
+                continue
+            }
+            if let name = parts.last, skipped.contains(name) { continue }
+            files.append(parts)
         }
+        if !refused.isEmpty {
+            let shown = refused.prefix(3).map { String(reflecting: $0) }.joined(separator: ", ")
+            progress.report("Skipped \(refused.count) output path(s) of \(run.id) that would leave its folder: \(shown)")
+        }
+        try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
         var bytes = 0
-        for path in files.sorted() {
-            let data = try await shell.download(run.directory + "/tasks/" + path)
-            let target = local + "/" + path
-            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Data(data).write(to: URL(fileURLWithPath: target), options: .atomic)
+        for parts in files.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let data = try await shell.download(run.directory + "/tasks/" + parts.joined(separator: "/"))
+            try SafeFiles.write(Data(data), to: parts, under: local)
             bytes += data.count
         }
         progress.report("Copied \(files.count) file(s), \(bytes) bytes, of \(tasks.count) task(s) into \(local)")
