@@ -36,7 +36,8 @@ struct NodeBoot: Sendable {
                                              "-o", "lowerdir=\(imagePath),upperdir=\(files.upper),workdir=\(files.work)", files.root])
         }
         try writeIdentity(files.root, metadata)
-        try await commands.run("ssh-keygen", ["-A", "-f", files.root])
+        // In the node's own root: a link the node planted under /etc/ssh resolves inside it.
+        try await commands.run("chroot", [files.root, "ssh-keygen", "-A"])
         try await login.install(in: files.root, publicKey: publicKey, commands: commands)
 
         unlink(files.pidPath)
@@ -79,12 +80,14 @@ struct NodeBoot: Sendable {
     }
 
     /// Hostname, hosts, a static address for the bridge's veth, and a machine-id of its own.
+    /// Written as root into the node's writable root, where the node may have planted links:
+    /// nothing is written through one (`SafeFiles`).
     func writeIdentity(_ root: String, _ metadata: NodeMetadata) throws {
-        try write(metadata.node + "\n", to: root + "/etc/hostname")
-        try write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\(metadata.ip)\t\(metadata.node)\n",
-                  to: root + "/etc/hosts")
+        try Self.write(metadata.node + "\n", to: ["etc", "hostname"], in: root)
+        try Self.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\(metadata.ip)\t\(metadata.node)\n",
+                       to: ["etc", "hosts"], in: root)
         // host0 is systemd-nspawn's name for the container's end of --network-bridge's veth.
-        try write("""
+        try Self.write("""
             # Written by cloudc: this node's address on the cluster's bridge \(metadata.bridge).
             [Match]
             Name=host0
@@ -94,23 +97,16 @@ struct NodeBoot: Sendable {
             LinkLocalAddressing=no
             IPv6AcceptRA=no
 
-            """, to: root + "/etc/systemd/network/80-cloudc.network")
-        let machineID = root + "/etc/machine-id"
-        let current = (try? String(contentsOfFile: machineID, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            """, to: ["etc", "systemd", "network", "80-cloudc.network"], in: root)
+        let current = (try SafeFiles.read(["etc", "machine-id"], under: root)).map { String(decoding: $0, as: UTF8.self) }?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if current.isEmpty {
-            let id = Hex.random(bytes: 16)
-            try write(id + "\n", to: machineID, mode: 0o444)
+            try Self.write(Hex.random(bytes: 16) + "\n", to: ["etc", "machine-id"], in: root, mode: 0o444)
         }
     }
 
-    func write(_ text: String, to path: String, mode: Int = 0o644) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-        } catch {
-            throw CloudcError(.io, "cannot write \(path)", cause: "\(error)")
-        }
+    static func write(_ text: String, to path: [String], in root: String, mode: mode_t = 0o644) throws {
+        try SafeFiles.write(Data(text.utf8), to: path, under: root, mode: mode)
     }
 }
 
@@ -124,6 +120,10 @@ struct LoginAccount: Sendable, Equatable {
     let inImage: Bool
     /// Its home directory as nodes see it.
     let homeInNode: String
+
+    init(user: String, uid: UInt32, gid: UInt32, inImage: Bool, homeInNode: String) {
+        self.user = user; self.uid = uid; self.gid = gid; self.inImage = inImage; self.homeInNode = homeInNode
+    }
 
     /// Looks the user up in the image; a user it lacks gets the lowest uid ≥ 1000 free there
     /// (the same on every node, since all nodes share the image).
@@ -168,7 +168,7 @@ struct LoginAccount: Sendable, Equatable {
                 }
                 chown(folder, uid, gid)
             }
-            try Self.addKey(publicKey, folder: folder + "/.ssh", uid: uid, gid: gid)
+            try Self.addKey(publicKey, home: [user], under: home, uid: uid, gid: gid)
         } catch let error as CloudcError {
             throw error
         } catch {
@@ -179,7 +179,10 @@ struct LoginAccount: Sendable, Equatable {
     /// Makes the account on a node and lets the key in.
     func install(in root: String, publicKey: String, commands: any HostCommands) async throws {
         if inImage {
-            try Self.addKey(publicKey, folder: root + homeInNode + "/.ssh", uid: uid, gid: gid)
+            guard let home = SafeFiles.components(String(homeInNode.drop { $0 == "/" })) else {
+                throw CloudcError(.config, "the home folder \(homeInNode) of login user \(user) in the node image is not a plain path")
+            }
+            try Self.addKey(publicKey, home: home, under: root, uid: uid, gid: gid)
         } else {
             let groups = Self.entries(root + "/etc/group")
             if !groups.contains(where: { $0.first == user }) {
@@ -191,33 +194,22 @@ struct LoginAccount: Sendable, Equatable {
             }
         }
         guard uid != 0 else { return }
-        let sudoers = root + "/etc/sudoers.d/cloudc"
-        do {
-            try "# Written by cloudc: the login user may run anything as root.\n\(user) ALL=(ALL:ALL) NOPASSWD: ALL\n"
-                .write(toFile: sudoers, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o440], ofItemAtPath: sudoers)
-        } catch {
-            throw CloudcError(.io, "cannot write \(sudoers)", cause: "\(error)")
-        }
+        try NodeBoot.write("# Written by cloudc: the login user may run anything as root.\n\(user) ALL=(ALL:ALL) NOPASSWD: ALL\n",
+                           to: ["etc", "sudoers.d", "cloudc"], in: root, mode: 0o440)
     }
 
-    /// `folder/authorized_keys` holds `publicKey` (added once), owned by the user.
-    static func addKey(_ publicKey: String, folder: String, uid: UInt32, gid: UInt32) throws {
-        let files = FileManager.default
-        let path = folder + "/authorized_keys"
-        do {
-            try files.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let key = publicKey.trimmingCharacters(in: .whitespacesAndNewlines)
-            let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            if !existing.split(separator: "\n").contains(where: { $0.trimmingCharacters(in: .whitespaces) == key }) {
-                let text = existing.isEmpty || existing.hasSuffix("\n") ? existing : existing + "\n"
-                try (text + key + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-            }
-            try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-            chown(folder, uid, gid)
-            chown(path, uid, gid)
-        } catch {
-            throw CloudcError(.io, "cannot write \(path)", cause: "\(error)")
+    /// `root/home/.ssh/authorized_keys` holds `publicKey` (added once), owned by the user. The
+    /// user can change everything below `root/home` (inside a node, or in the shared /home), so
+    /// it is read and written without following links: a planted `authorized_keys → /etc/shadow`
+    /// is refused, never copied or chowned.
+    static func addKey(_ publicKey: String, home: [String], under root: String, uid: UInt32, gid: UInt32) throws {
+        let path = home + [".ssh", "authorized_keys"]
+        let key = publicKey.trimmingCharacters(in: .whitespacesAndNewlines)
+        let existing = (try SafeFiles.read(path, under: root)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        var text = existing
+        if !existing.split(separator: "\n").contains(where: { $0.trimmingCharacters(in: .whitespaces) == key }) {
+            text = (existing.isEmpty || existing.hasSuffix("\n") ? existing : existing + "\n") + key + "\n"
         }
+        try SafeFiles.write(Data(text.utf8), to: path, under: root, mode: 0o600, folderMode: 0o700, owner: (uid, gid))
     }
 }
