@@ -22,8 +22,9 @@ public struct CloudInstance: Sendable, Equatable {
                 publicIP: String? = nil, flavor: String? = nil, zone: String? = nil,
                 launchIndex: Int? = nil, fault: String? = nil) {
         self.id = id; self.node = node; self.group = group; self.launchToken = launchToken
-        self.incarnation = incarnation; self.state = state; self.privateIP = privateIP
-        self.publicIP = publicIP; self.flavor = flavor; self.zone = zone
+        // Every provider's answer passes here: an address is one IP address, or none.
+        self.incarnation = incarnation; self.state = state; self.privateIP = IPAddress.canonical(privateIP)
+        self.publicIP = IPAddress.canonical(publicIP); self.flavor = flavor; self.zone = zone
         self.launchIndex = launchIndex; self.fault = fault
     }
 }

@@ -14,6 +14,10 @@ enum LoginsSection {
         let map = try value.mapping()
         try map.rejectUnknownKeys(allowed: keys)
         let user = try map.requiredString("user", "the image's login user", example: "debian")
+        guard ConfigValueCheck.isLoginUser(user) else {
+            throw (map["user"] ?? map.value).error("login user \(String(reflecting: user)) is not a user name ssh takes",
+                                                 fix: "use letters, digits, '_', '-', '.' and '@', not starting with '-' (e.g. user: debian)")
+        }
         let privateKey = try map.requiredPath("private_key", "the SSH key cloudc logs in with", example: "~/.ssh/id_ed25519")
         let publicKey = try map.path("public_key") ?? privateKey + ".pub"
         return LoginSpec(name: name, user: user, privateKey: privateKey, publicKey: publicKey)

@@ -3,17 +3,36 @@ import CloudcCore
 /// What the hand-off formats are made from: a cluster's recorded state and where its files are
 /// on this machine. Plain values, no I/O, so every format is a pure function of one of these.
 public struct Handoff: Sendable {
-    public var state: ClusterState
+    public let state: ClusterState
     /// The login's private key, as an absolute path (`~` already expanded).
-    public var privateKey: String
+    public let privateKey: String
     /// The login's public key, as an absolute path.
-    public var publicKey: String
+    public let publicKey: String
     /// The cluster's own known_hosts, with the host keys cloudc pinned on first contact.
-    public var knownHosts: String
+    public let knownHosts: String
     /// The cluster's state file.
-    public var stateFile: String
+    public let stateFile: String
 
-    public init(state: ClusterState, privateKey: String, publicKey: String, knownHosts: String, stateFile: String) {
+    /// Throws when a value would not stay one value in an ssh_config or inventory line: an
+    /// address that is not an IP address, a login user ssh would take for an option, a path
+    /// with a control character. (Clouds' addresses are checked as they arrive; a state file
+    /// written by an older cloudc or by hand is checked here.)
+    public init(state: ClusterState, privateKey: String, publicKey: String, knownHosts: String, stateFile: String) throws {
+        let stateShown = "the state of cluster \(state.name) (\(stateFile))"
+        for node in state.nodes {
+            for address in [node.privateIP, node.publicIP].compactMap({ $0 }) where IPAddress.canonical(address) != address {
+                throw CloudcError(.state, "\(stateShown) gives node \(node.name) the address \(String(reflecting: address)), which is not an IP address",
+                                  fix: "run cloudc start \(state.name) again to read the addresses from the cloud, or stop the cluster")
+            }
+        }
+        guard ConfigValueCheck.isLoginUser(state.spec.login.user) else {
+            throw CloudcError(.config, "the login user \(String(reflecting: state.spec.login.user)) of cluster \(state.name) is not a user name ssh takes",
+                              fix: "use letters, digits, '_', '-', '.' and '@', not starting with '-'")
+        }
+        for path in [privateKey, publicKey, knownHosts] where ConfigValueCheck.hasControlCharacters(path) {
+            throw CloudcError(.config, "the path \(String(reflecting: path)) holds a control character, which no SSH config can carry",
+                              fix: "move the key to a path without control characters and set private_key: in the login")
+        }
         self.state = state
         self.privateKey = privateKey
         self.publicKey = publicKey

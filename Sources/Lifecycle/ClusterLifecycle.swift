@@ -203,7 +203,7 @@ public struct ClusterLifecycle: Sendable {
         let addresses = try await provider.attachPublicAddresses(cluster: state.name, incarnation: state.incarnation, nodes: nodes)
         guard !addresses.isEmpty else { return }
         for index in state.nodes.indices {
-            if let address = addresses[state.nodes[index].name] { state.nodes[index].publicIP = address }
+            if let address = IPAddress.canonical(addresses[state.nodes[index].name]) { state.nodes[index].publicIP = address }
         }
         try store.save(state)
     }

@@ -68,3 +68,16 @@ struct LoaderTests {
         try body(folder)
     }
 }
+
+@Suite struct LoginUserTests {
+    /// A user beginning with '-' would become an ssh option in `cloudc ssh`.
+    @Test(arguments: ["-oProxyCommand=touch /tmp/x", "a b"])
+    func aUserSshWouldMisreadIsRefused(_ user: String) throws {
+        let yaml = "logins:\n  default: {user: \"\(user)\", private_key: ~/.ssh/id_ed25519}\n"
+        let error = try #require(throws: CloudcError.self) {
+            try ConfigLoader.parse(yaml: yaml, path: "config.yaml", environment: [:], homeDirectory: "/home/me")
+        }
+        #expect(error.code == .config && error.message.contains("config.yaml:2:") && error.message.contains("is not a user name ssh takes"),
+                "\(error.message)")
+    }
+}

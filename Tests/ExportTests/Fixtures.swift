@@ -34,9 +34,20 @@ enum Fixtures {
         return state
     }
 
+    /// The fixture's values are all valid, so the checks in Handoff's init pass (a test would fail at once if not).
     static func handoff(publicAddresses: Bool, user: String = "debian", home: String = "/home/me") -> Handoff {
-        Handoff(state: state(publicAddresses: publicAddresses, user: user), privateKey: home + "/.ssh/id_ed25519",
+        // swiftlint:disable:next force_try
+        try! Handoff(state: state(publicAddresses: publicAddresses, user: user), privateKey: home + "/.ssh/id_ed25519",
                 publicKey: home + "/.ssh/id_ed25519.pub", knownHosts: home + "/.cloudc/clusters/lab.known_hosts",
                 stateFile: home + "/.cloudc/clusters/lab.json")
+    }
+
+    /// `handoff` made again with a changed state or key (its values are checked once, when made).
+    static func remade(_ handoff: Handoff, privateKey: String? = nil, _ change: (inout ClusterState) -> Void = { _ in }) -> Handoff {
+        var state = handoff.state
+        change(&state)
+        // swiftlint:disable:next force_try
+        return try! Handoff(state: state, privateKey: privateKey ?? handoff.privateKey, publicKey: handoff.publicKey,
+                            knownHosts: handoff.knownHosts, stateFile: handoff.stateFile)
     }
 }

@@ -65,15 +65,15 @@ import TestSupport
     }
 
     @Test func pathsWithBlanksAndPercentSigns() {
-        var handoff = Fixtures.handoff(publicAddresses: false)
-        handoff.privateKey = "/home/me/my keys/100%/id"
+        let handoff = Fixtures.remade(Fixtures.handoff(publicAddresses: false), privateKey: "/home/me/my keys/100%/id")
         let text = SSHConfigFormat.render(handoff)
         #expect(text.contains("    IdentityFile \"/home/me/my keys/100%%/id\"\n"))
     }
 
     @Test func withoutARunningFrontendNothingIsReachable() {
-        var handoff = Fixtures.handoff(publicAddresses: false)
-        handoff.state.nodes = handoff.state.nodes.map { var node = $0; if node.group == "frontend" { node.state = .stopped }; return node }
+        let handoff = Fixtures.remade(Fixtures.handoff(publicAddresses: false)) { state in
+            state.nodes = state.nodes.map { var node = $0; if node.group == "frontend" { node.state = .stopped }; return node }
+        }
         let text = SSHConfigFormat.render(handoff)
         #expect(!text.contains("\nHost "))
         #expect(text.contains("# lab-compute001: left out, the frontend is not running to reach it through"))
@@ -147,8 +147,7 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
     }
 
     @Test func noWorkerNodesNoAlloc() {
-        var handoff = Fixtures.handoff(publicAddresses: false)
-        handoff.state.nodes.removeAll { $0.group != "frontend" }
+        let handoff = Fixtures.remade(Fixtures.handoff(publicAddresses: false)) { $0.nodes.removeAll { $0.group != "frontend" } }
         #expect(!ClusterJobFormat.render(handoff).contains("Alloc"))
     }
 }
@@ -196,8 +195,7 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
     /// and the SSH options split (as Ansible splits them) into the words ssh gets.
     @Test func ansibleReadsIt() throws {
         let dir = try TemporaryDirectory("cloudc-export")
-        var handoff = Fixtures.handoff(publicAddresses: true, home: dir.path + "/a home")   // a blank in every path
-        handoff.state.name = "my-lab"
+        let handoff = Fixtures.remade(Fixtures.handoff(publicAddresses: true, home: dir.path + "/a home")) { $0.name = "my-lab" }   // a blank in every path
         let file = try dir.write("hosts.ini", AnsibleInventoryFormat.render(handoff))
         let inventory = try Ansible.list(file, home: dir.path)
         let groups = try #require(inventory["my_lab"] as? [String: Any])
@@ -262,5 +260,37 @@ func shlexSplit(_ text: String) throws -> [String] {
             #expect(!text.contains(word), "\(word) in the export")
         }
         #expect(!text.contains("\\/"), "slashes are not escaped")
+    }
+}
+
+/// A state file with an address that is no address (written by an older cloudc, or by hand):
+/// no SSH config or inventory is made from it. `ssh -G` shows what such a line would have done.
+@Suite struct InjectionTests {
+    @Test func anAddressWithANewlineMakesNoSSHConfig() throws {
+        let good = Fixtures.handoff(publicAddresses: true)
+        var state = good.state
+        state.nodes[0].publicIP = "203.0.113.11\nHost *\n    ProxyCommand touch /tmp/cloudc-pwned"
+        #expect(throws: CloudcError.self) {
+            _ = try Handoff(state: state, privateKey: good.privateKey, publicKey: good.publicKey, knownHosts: good.knownHosts, stateFile: good.stateFile)
+        }
+        var user = good.state
+        user.spec.login.user = "-oProxyCommand=touch /tmp/x"
+        #expect(throws: CloudcError.self) {
+            _ = try Handoff(state: user, privateKey: good.privateKey, publicKey: good.publicKey, knownHosts: good.knownHosts, stateFile: good.stateFile)
+        }
+        #expect(throws: CloudcError.self) {
+            _ = try Handoff(state: good.state, privateKey: "/home/me/key\nHost *", publicKey: good.publicKey, knownHosts: good.knownHosts, stateFile: good.stateFile)
+        }
+    }
+
+    /// Why it matters, read by the real ssh: the unchecked line would have set a ProxyCommand for every host.
+    @Test func sshReadsAnInjectedHostNameAsNewLines() throws {
+        let dir = try TemporaryDirectory("cloudc-inject")
+        let file = try dir.write("evil.ssh", "Host lab\n    HostName 203.0.113.11\nHost *\n    ProxyCommand touch /tmp/cloudc-pwned\n")
+        let run = try Run.program("/usr/bin/ssh", ["-G", "-F", file, "github.com"])
+        #expect(run.stdout.contains("proxycommand touch /tmp/cloudc-pwned"), "\(run.stdout)")
+        let safe = try dir.write("lab.ssh", SSHConfigFormat.render(Fixtures.handoff(publicAddresses: true)))
+        let checked = try Run.program("/usr/bin/ssh", ["-G", "-F", safe, "github.com"])
+        #expect(!checked.stdout.contains("proxycommand"), "\(checked.stdout)")
     }
 }

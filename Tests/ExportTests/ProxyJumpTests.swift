@@ -13,13 +13,13 @@ import TestSupport
     @Test func aNodeBehindTheFrontendIsCheckedAgainstItsPinnedKey() async throws {
         let dir = try TemporaryDirectory("cloudc-proxyjump")
         let key = try makeSSHKey(in: dir.path)
-        let server = try await SSHServer(directory: dir.path, authorizedKeys: [key + ".pub"])
+        let server = try await SSHServer(directory: dir.path, authorizedKeys: [key + ".pub"], alsoListenOn: ["127.0.0.2"])
         defer { server.stop() }
         let hostKey = try String(contentsOfFile: server.hostKeyPath + ".pub", encoding: .utf8)
             .split(separator: " ").prefix(2).joined(separator: " ")
 
         // One sshd plays both nodes: the frontend at 127.0.0.1 ("public"), compute001 at its
-        // "private" name `localhost` as the frontend sees it; cloudc pinned compute001 under its
+        // "private" address 127.0.0.2 as the frontend sees it; cloudc pinned compute001 under its
         // public address (TEST-NET-2, never contacted). The lines are those KnownHosts writes.
         let knownHosts = try dir.write("lab.known_hosts", """
             [127.0.0.1]:\(server.port) \(hostKey)
@@ -29,9 +29,9 @@ import TestSupport
         var state = Fixtures.state(publicAddresses: true, user: SSHServer.user)
         state.nodes = [
             NodeRecord(name: "frontend001", group: "frontend", privateIP: "10.0.0.2", publicIP: "127.0.0.1", state: .running, flavor: "x"),
-            NodeRecord(name: "compute001", group: "compute", privateIP: "localhost", publicIP: "198.51.100.7", state: .running, flavor: "x"),
+            NodeRecord(name: "compute001", group: "compute", privateIP: "127.0.0.2", publicIP: "198.51.100.7", state: .running, flavor: "x"),
         ]
-        let handoff = Handoff(state: state, privateKey: key, publicKey: key + ".pub", knownHosts: knownHosts, stateFile: dir.path + "/lab.json")
+        let handoff = try Handoff(state: state, privateKey: key, publicKey: key + ".pub", knownHosts: knownHosts, stateFile: dir.path + "/lab.json")
         // Real nodes listen on port 22; this sshd does not.
         let text = SSHConfigFormat.render(handoff)
             .replacingOccurrences(of: "    HostName ", with: "    Port \(server.port)\n    HostName ")
@@ -42,11 +42,11 @@ import TestSupport
         #expect(through.status == 0, "\(through.stderr)")
         #expect(through.stdout == "via-jump\n")
 
-        // Without the alias ssh looks for [localhost]:PORT, which nobody pinned, and refuses.
+        // Without the alias ssh looks for [127.0.0.2]:PORT, which nobody pinned, and refuses.
         let unaliased = try dir.write("unaliased.ssh", text.replacingOccurrences(of: "    HostKeyAlias 198.51.100.7\n", with: ""))
         let refused = try await Run.programOffPool("/usr/bin/ssh", ["-F", unaliased, "-o", "BatchMode=yes", "lab-compute001", "true"])
         #expect(refused.status != 0)
-        #expect(refused.stderr.contains("localhost"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("127.0.0.2"), "\(refused.stderr)")
 
         // A different key under the pinned name is refused too: the alias is checked, not skipped.
         let other = try makeSSHKey(in: dir.path, name: "other_host_key")

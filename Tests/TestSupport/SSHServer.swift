@@ -22,7 +22,9 @@ public final class SSHServer: Sendable {
     /// Starts sshd on `port` (a free one when nil), allowing the public keys in
     /// `authorizedKeys` (paths of `.pub` files). `hostKeyName` picks the host key file in
     /// `directory`, generated when missing: a new name is a new host key.
-    public init(directory: String, authorizedKeys: [String], port: Int? = nil, hostKeyName: String = "ssh_host_ed25519_key") async throws {
+    /// `alsoListenOn`: more loopback addresses (127.0.0.2, …) for a test that needs a second "host".
+    public init(directory: String, authorizedKeys: [String], port: Int? = nil, hostKeyName: String = "ssh_host_ed25519_key",
+                alsoListenOn: [String] = []) async throws {
         let sshd = "/usr/sbin/sshd"
         guard FileManager.default.isExecutableFile(atPath: sshd) else {
             throw PeerError("\(sshd) is missing: apt-get install openssh-server (scripts/install-deps.sh does this)")
@@ -51,6 +53,7 @@ public final class SSHServer: Sendable {
         try """
             Port \(port)
             ListenAddress 127.0.0.1
+            \(alsoListenOn.map { "ListenAddress \($0)" }.joined(separator: "\n"))
             HostKey \(hostKey)
             PidFile \(pidFile)
             AuthorizedKeysFile \(authorized)

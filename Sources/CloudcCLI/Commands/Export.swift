@@ -59,10 +59,10 @@ struct ExportCommand: AsyncParsableCommand {
         let bytes: [UInt8]
         switch format {
         case .slurmConf: bytes = try await wiring.deployedSlurmConf(of: state)
-        case .sshConfig: bytes = Array(SSHConfigFormat.render(wiring.handoff(state)).utf8)
-        case .clusterjob: bytes = Array(ClusterJobFormat.render(wiring.handoff(state)).utf8)
-        case .ansibleInventory: bytes = Array(AnsibleInventoryFormat.render(wiring.handoff(state)).utf8)
-        case .json: bytes = Array(try JSONFormat.render(wiring.handoff(state)).utf8)
+        case .sshConfig: bytes = Array(SSHConfigFormat.render(try wiring.handoff(state)).utf8)
+        case .clusterjob: bytes = Array(ClusterJobFormat.render(try wiring.handoff(state)).utf8)
+        case .ansibleInventory: bytes = Array(AnsibleInventoryFormat.render(try wiring.handoff(state)).utf8)
+        case .json: bytes = Array(try JSONFormat.render(try wiring.handoff(state)).utf8)
         }
         if let output {
             let path = wiring.expandTilde(output)
@@ -76,8 +76,8 @@ struct ExportCommand: AsyncParsableCommand {
 
 extension Wiring {
     /// The cluster's state and where its files are, for the hand-off formats.
-    func handoff(_ state: ClusterState) -> Handoff {
-        Handoff(state: state, privateKey: absolute(expandTilde(state.spec.login.privateKey)),
+    func handoff(_ state: ClusterState) throws -> Handoff {
+        try Handoff(state: state, privateKey: absolute(expandTilde(state.spec.login.privateKey)),
                 publicKey: absolute(expandTilde(state.spec.login.publicKey)),
                 knownHosts: store.knownHostsPath(of: state.name), stateFile: store.path(of: state.name))
     }

@@ -35,12 +35,16 @@ struct Ssh: AsyncParsableCommand {
             throw CloudcError(.unsupported, "the system ssh is not installed", fix: "install it: apt-get install openssh-client")
         }
         let login = state.spec.login
-        var arguments = ["-i", wiring.expandTilde(login.privateKey),
+        guard ConfigValueCheck.isLoginUser(login.user) else {
+            throw CloudcError(.config, "the login user \(String(reflecting: login.user)) of cluster \(name) is not a user name ssh takes",
+                              fix: "use letters, digits, '_', '-', '.' and '@', not starting with '-'")
+        }
+        // `--` before the host: nothing after it (host, command) is read as an ssh option.
+        let arguments = ["-i", wiring.expandTilde(login.privateKey),
                          "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
                          "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
                          "-o", "GlobalKnownHostsFile=/dev/null",
-                         "\(login.user)@\(target.publicIP ?? target.privateIP ?? "")"]
-        if !command.isEmpty { arguments += ["--"] + command }
+                         "-l", login.user, "--", target.publicIP ?? target.privateIP ?? ""] + command
         let status = try await context.runForeground(ssh, arguments)
         if status != 0 { throw ExitCode(status) }
     }

@@ -52,7 +52,7 @@ struct SshConfig: AsyncParsableCommand {
             return
         }
         let state = try wiring.loadState(try wiring.clusterName(name))
-        let handoff = wiring.handoff(state)
+        let handoff = try wiring.handoff(state)
         let text = SSHConfigFormat.render(handoff)
         guard install else {
             wiring.context.write(Array(text.utf8))
@@ -73,7 +73,7 @@ extension Wiring {
         guard installation.isInstalled(cluster: name) else { return }
         do {
             let state = try loadState(name)
-            try installation.refresh(cluster: name, hosts: SSHConfigFormat.render(handoff(state)))
+            try installation.refresh(cluster: name, hosts: SSHConfigFormat.render(try handoff(state)))
         } catch {
             context.note("warning: \(installation.hostsPath(cluster: name)) still lists the nodes from before: \(error)\n"
                 + "  fix: cloudc ssh-config \(name) --install")
