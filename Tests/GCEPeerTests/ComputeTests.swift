@@ -416,7 +416,13 @@ struct ComputeTests {
             let delete = try await peer.compute("DELETE", "global/firewalls/cloudc-peer-ssh", token: token)
             _ = try await peer.compute("POST", "global/operations/\(try #require(delete.json?["name"] as? String))/wait", token: token)
             #expect(try await peer.compute("GET", "global/firewalls/cloudc-peer-ssh", token: token).status == 404)
-            #expect(try await peer.state().firewalls.isEmpty)
+            // What is left are the default network's own rules, there from the start as in a new project.
+            #expect(try await peer.state().firewalls.map(\.name).sorted()
+                    == ["default-allow-icmp", "default-allow-internal", "default-allow-rdp", "default-allow-ssh"])
+            let listed = try await peer.compute("GET", "global/firewalls", token: token)
+            let items = listed.json?["items"] as? [[String: Any]] ?? []
+            #expect(items.contains { $0["name"] as? String == "default-allow-ssh" && $0["sourceRanges"] as? [String] == ["0.0.0.0/0"]
+                && $0["priority"] as? Int == 65534 })
         }
     }
 

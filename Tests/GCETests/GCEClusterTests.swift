@@ -73,7 +73,7 @@ import TestSupport
             #expect(stop.status == 0, "\(stop.stderr)")
             let after = try await peer.state()
             #expect(after.instances.isEmpty, "left: \(after.instances.map(\.name))")
-            #expect(after.firewalls.filter { !$0.deleting }.isEmpty, "left: \(after.firewalls.map(\.name))")
+            #expect(after.firewalls.filter { !$0.deleting && !$0.name.hasPrefix("default-") }.isEmpty, "left: \(after.firewalls.map(\.name))")
             #expect(after.disks.isEmpty, "disks left: \(after.disks.map(\.name))")
             #expect(user.stateFiles().isEmpty)
         }

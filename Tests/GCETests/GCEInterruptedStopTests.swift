@@ -15,7 +15,7 @@ import TestSupport
     static let points: [KillPoint] = [
         KillPoint(testDescription: "while the deletes are in flight", line: "Terminating 4 instance(s)"),
         KillPoint(testDescription: "between the instances and the firewalls", failpoint: "stop.after-terminate"),
-        KillPoint(testDescription: "between the two firewalls", failpoint: "stop.after-delete.firewall"),
+        KillPoint(testDescription: "between the firewall rules", failpoint: "stop.after-delete.firewall"),
         KillPoint(testDescription: "after the cloud calls, before the state is removed", failpoint: "stop.before-forgetting"),
     ]
 

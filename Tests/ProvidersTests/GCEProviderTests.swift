@@ -260,7 +260,7 @@ import Testing
         let compute = FakeCompute()
         let provider = try provider(compute)
         let planned = provider.plannedResources(for: Self.access)
-        #expect(planned.map(\.name) == ["cloudc-demo-1a2b3c4d5e6f", "cloudc-demo-1a2b3c4d5e6f-internal"])
+        #expect(planned.map(\.name) == ["cloudc-demo-1a2b3c4d5e6f", "cloudc-demo-1a2b3c4d5e6f-internal", "cloudc-demo-1a2b3c4d5e6f-deny"])
         #expect(planned.allSatisfy { $0.kind == .firewall })
         for resource in planned {
             let created = try await provider.create(resource, for: Self.access)
@@ -278,6 +278,11 @@ import Testing
         #expect(between["targetTags"] == ["cloudc-demo-1a2b3c4d5e6f"])
         #expect(between["allowed"] == [["IPProtocol": "all"]])
         #expect(between["sourceRanges"] == nil)
+        // Everything else is denied just below cloudc's allow rules, above any rule of the network's own.
+        let deny = try #require(compute.firewalls["cloudc-demo-1a2b3c4d5e6f-deny"])
+        #expect(deny["denied"] == [["IPProtocol": "all"]] && deny["sourceRanges"] == ["0.0.0.0/0"])
+        #expect(deny["targetTags"] == ["cloudc-demo-1a2b3c4d5e6f"] && deny["allowed"] == nil)
+        #expect(deny["priority"] == 1001 && ssh["priority"] == 1000 && between["priority"] == 1000)
 
         // Again: an existing rule counts as created.
         let again = try await provider.create(planned[0], for: Self.access)

@@ -289,9 +289,19 @@ public struct GCEPeerState: Decodable, Sendable {
     }
 
     public struct Firewall: Decodable, Sendable {
+        public struct Rule: Decodable, Sendable {
+            public var IPProtocol: String
+            public var ports: [String]?
+        }
         public var name: String
         public var sourceRanges: [String]?
+        public var sourceTags: [String]?
         public var targetTags: [String]?
+        public var priority: Int?
+        public var direction: String?
+        public var disabled: Bool?
+        public var allowed: [Rule]?
+        public var denied: [Rule]?
         public var deleting: Bool
     }
 

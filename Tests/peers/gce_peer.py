@@ -785,6 +785,12 @@ class Instance:
         return resource
 
 
+class Seeded:
+    """The insert operation of a resource that was there before the peer started."""
+    def done(self, now):
+        return True
+
+
 class Firewall:
     def __init__(self, project, name, resource, insert_op):
         self.project = project
@@ -878,6 +884,8 @@ class Peer:
         self.instances = {}  # (project, zone, name) → Instance
         self.disks = {}  # (project, zone, name) → {"name", "sizeGb", "instance"}
         self.firewalls = {}  # (project, name) → Firewall
+        for project in self.projects:
+            self.seed_default_firewalls(project)
         self.operations = {}  # (project, scope, name) → Operation
         self.request_ids = {}  # (project, requestId) → {"method", "requests", "operation"}
         self.images = [dict(project=p, name=n, family=f, diskSizeGb=s, created=c, deprecated_by=d)
@@ -888,6 +896,25 @@ class Peer:
         self.events = []
         self.counts = {"token_grants": 0, "token_refusals": 0, "requests": 0, "instance_inserts": 0,
                        "instances_created": 0, "firewall_inserts": 0, "faults_applied": 0}
+
+    def seed_default_firewalls(self, project):
+        """The four rules a new project's default network carries (as Google documents them):
+        SSH, RDP and ICMP from anywhere, and all traffic from every VM of the project."""
+        rules = [
+            ("default-allow-internal", "Allow internal traffic on the default network", ["10.128.0.0/9"],
+             [{"IPProtocol": "tcp", "ports": ["0-65535"]}, {"IPProtocol": "udp", "ports": ["0-65535"]}, {"IPProtocol": "icmp"}]),
+            ("default-allow-ssh", "Allow SSH from anywhere", ["0.0.0.0/0"], [{"IPProtocol": "tcp", "ports": ["22"]}]),
+            ("default-allow-rdp", "Allow RDP from anywhere", ["0.0.0.0/0"], [{"IPProtocol": "tcp", "ports": ["3389"]}]),
+            ("default-allow-icmp", "Allow ICMP from anywhere", ["0.0.0.0/0"], [{"IPProtocol": "icmp"}]),
+        ]
+        for name, description, ranges, allowed in rules:
+            resource = {"kind": "compute#firewall", "id": stable_id("firewall", project, name),
+                        "creationTimestamp": timestamp(0), "name": name, "description": description,
+                        "network": self.self_link(f"projects/{project}/global/networks/default"), "priority": 65534,
+                        "sourceRanges": ranges, "allowed": allowed, "direction": "INGRESS",
+                        "logConfig": {"enable": False}, "disabled": False,
+                        "selfLink": self.self_link(f"projects/{project}/global/firewalls/{name}")}
+            self.firewalls[(project, name)] = Firewall(project, name, resource, Seeded())
 
     # ----- links and references
 

@@ -20,6 +20,13 @@ public enum GCENames {
         fit("cloudc-\(cluster)-\(incarnation)", suffix: "-internal")
     }
 
+    /// The rule that denies every other ingress to the cluster's nodes: it outranks the allow
+    /// rules a project's network may carry (`default-allow-ssh` from anywhere, `default-allow-internal`
+    /// from every VM of the project), so only cloudc's own rules let traffic in.
+    public static func denyFirewall(cluster: String, incarnation: String) -> String {
+        fit("cloudc-\(cluster)-\(incarnation)", suffix: "-deny")
+    }
+
     /// `<cluster>-<node>-<first 8 of incarnation>`: unique per incarnation, so a new start of
     /// the same cluster never meets an old VM's name.
     public static func instanceName(cluster: String, node: String, incarnation: String) -> String {

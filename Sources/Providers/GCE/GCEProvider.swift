@@ -137,9 +137,17 @@ public struct GCEProvider: CloudProvider {
     // MARK: access resources
 
     public func plannedResources(for request: AccessRequest) -> [ResourceRecord] {
+        // The deny rule last: stop deletes in reverse, so it is the first to go and the last to come.
         [ResourceRecord(kind: .firewall, name: GCENames.clusterTag(cluster: request.cluster, incarnation: request.incarnation)),
-         ResourceRecord(kind: .firewall, name: GCENames.internalFirewall(cluster: request.cluster, incarnation: request.incarnation))]
+         ResourceRecord(kind: .firewall, name: GCENames.internalFirewall(cluster: request.cluster, incarnation: request.incarnation)),
+         ResourceRecord(kind: .firewall, name: GCENames.denyFirewall(cluster: request.cluster, incarnation: request.incarnation))]
     }
+
+    /// cloudc's allow rules, and the deny rule just below them. GCE applies the rule with the
+    /// lowest priority number that matches (a deny wins a tie); a new project's default network
+    /// allows SSH from anywhere and all traffic between its VMs at 65534.
+    static let allowPriority = 1000
+    static let denyPriority = 1001
 
     /// `projects/P/global/networks/NAME`, or the config's value when it is already a path or URL.
     var network: String {
@@ -160,17 +168,26 @@ public struct GCEProvider: CloudProvider {
         return String(zone[..<dash])
     }
 
-    /// The body of a firewall rule: SSH from the request's CIDR, or everything between the
-    /// cluster's nodes (source tag = target tag).
+    /// The body of a firewall rule: SSH from the request's CIDR, everything between the
+    /// cluster's nodes (source tag = target tag), or nothing else from anywhere.
     func firewallBody(_ resource: ResourceRecord, for request: AccessRequest) -> JSONValue {
         let tag = GCENames.clusterTag(cluster: request.cluster, incarnation: request.incarnation)
+        if resource.name == GCENames.denyFirewall(cluster: request.cluster, incarnation: request.incarnation) {
+            return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS",
+                    "priority": .number(Double(Self.denyPriority)),
+                    "description": .string("cloudc cluster \(request.cluster): no other traffic in, whatever the network's other rules allow"),
+                    "sourceRanges": ["0.0.0.0/0"], "targetTags": [.string(tag)],
+                    "denied": [["IPProtocol": "all"]]]
+        }
         if resource.name == tag {
-            return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS", "priority": 1000,
+            return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS",
+                    "priority": .number(Double(Self.allowPriority)),
                     "description": .string("cloudc cluster \(request.cluster): SSH from \(request.sshFrom)"),
                     "sourceRanges": [.string(request.sshFrom)], "targetTags": [.string(tag)],
                     "allowed": [["IPProtocol": "tcp", "ports": ["22"]]]]
         }
-        return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS", "priority": 1000,
+        return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS",
+                "priority": .number(Double(Self.allowPriority)),
                 "description": .string("cloudc cluster \(request.cluster): all traffic between its nodes"),
                 "sourceTags": [.string(tag)], "targetTags": [.string(tag)],
                 "allowed": [["IPProtocol": "all"]]]
