@@ -26,17 +26,25 @@ public struct SlurmModel: Sendable, Equatable {
     /// The keys of `slurmd -C` that describe hardware (NodeName and UpTime are not).
     static let hardwareKeys = ["CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory"]
 
-    /// Reads the first line of `slurmd -C` (`NodeName=x CPUs=2 … RealMemory=24105`).
+    /// Reads the first line of `slurmd -C` (`NodeName=x CPUs=2 … RealMemory=24105`). What a node
+    /// prints lands in every node's slurm.conf, so only whole numbers are taken: a value with
+    /// anything else (a `\r`, a newline, another key) is refused, not copied.
     public static func parseHardware(_ output: String, node: String) throws -> String {
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("NodeName=") }) else {
+        // Split on every kind of line end: `\r\n` is one Character in Swift, and `\r` alone ends a line too.
+        guard let line = output.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("NodeName=") }) else {
             throw CloudcError(.remote, "\(node): `slurmd -C` printed no NodeName line",
                               fix: "check that slurmd is installed on \(node) and runs (`slurmd -C`)",
                               cause: String(output.prefix(200)))
         }
         var values: [String: String] = [:]
-        for field in line.split(separator: " ") {
+        for field in line.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
             let pair = field.split(separator: "=", maxSplits: 1).map(String.init)
-            if pair.count == 2 { values[pair[0]] = pair[1] }
+            guard pair.count == 2, hardwareKeys.contains(pair[0]) else { continue }
+            guard let number = UInt64(pair[1]), number > 0 || pair[0] == "Boards" else {
+                throw CloudcError(.remote, "\(node): `slurmd -C` reported \(pair[0])=\(String(reflecting: pair[1])), not a whole number",
+                                  fix: "check slurmd on \(node) (`slurmd -C` prints numbers only)")
+            }
+            values[pair[0]] = String(number)
         }
         let missing = ["CPUs", "RealMemory"].filter { values[$0] == nil }
         guard missing.isEmpty else {

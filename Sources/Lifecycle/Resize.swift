@@ -12,12 +12,16 @@ extension ClusterLifecycle {
         guard let index = state.spec.groups.firstIndex(where: { $0.name == group }) else {
             throw CloudcError(.usage, "cluster \(state.name) has no group '\(group)'")
         }
+        // Never open SSH to the world by default: start records the address it allowed.
+        guard let sshFrom = state.spec.sshFrom else {
+            throw CloudcError(.state, "the state of cluster \(state.name) records no ssh_from address to let SSH in from",
+                              fix: "run cloudc start \(state.name) again (it records one), or set ssh_from: in its template")
+        }
         state.spec.groups[index].count = count
         state.setupCompletedAt = nil
         try store.save(state)
         let access = AccessRequest(cluster: state.name, incarnation: state.incarnation,
-                                   sshFrom: state.spec.sshFrom ?? "0.0.0.0/0", publicKey: publicKey,
-                                   loginUser: state.spec.login.user)
+                                   sshFrom: sshFrom, publicKey: publicKey, loginUser: state.spec.login.user)
         try await createResources(&state, access: access)
         try await createNodes(&state, access: access)
         try await waitUntilRunning(&state)

@@ -80,6 +80,20 @@ import TestSupport
         #expect(throws: CloudcError.self) { try SlurmModel.parseHardware("NodeName=c Boards=1", node: "c") }
     }
 
+    /// A node's `slurmd -C` (a replaced binary on a node the user does not fully control) could
+    /// put lines of its own into every node's slurm.conf: only whole numbers get through.
+    @Test func hardwareValuesAreNumbersOnly() throws {
+        for output in ["NodeName=c CPUs=2\r\nSlurmctldHost=evil RealMemory=100",
+                       "NodeName=c CPUs=2 RealMemory=100\rPrologSlurmctld=/tmp/x",
+                       "NodeName=c CPUs=2 RealMemory=100\u{2028}Epilog=/tmp/x"] {
+            let parsed = try? SlurmModel.parseHardware(output, node: "c")
+            #expect(parsed == nil || parsed == "CPUs=2 RealMemory=100", "\(String(reflecting: output)) → \(String(describing: parsed))")
+            #expect(parsed?.contains("evil") != true && parsed?.contains("/tmp/x") != true)
+        }
+        #expect(throws: CloudcError.self) { try SlurmModel.parseHardware("NodeName=c CPUs=2\rPrologSlurmctld=/x RealMemory=1", node: "c") }
+        #expect(throws: CloudcError.self) { try SlurmModel.parseHardware("NodeName=c CPUs=2;touch RealMemory=1", node: "c") }
+    }
+
     @Test func gpuDevicesAreFilteredAndSortedNumerically() {
         #expect(SlurmModel.parseGPUDevices("/dev/nvidia10\n/dev/nvidia2\n/dev/nvidiactl\njunk\n") == ["/dev/nvidia2", "/dev/nvidia10"])
     }

@@ -119,6 +119,24 @@ struct EC2ResumeTests {
         }
     }
 
+    /// A state without the address SSH was let in from (hand-edited, or from before it was
+    /// recorded) must not make resize open SSH to the world.
+    @Test func resizeWithoutARecordedSSHFromRefusesRatherThanOpeningToTheWorld() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config(computeCount: 1))
+            #expect(await user.cloudc("start", "aws-demo", "--no-setup").status == 0)
+            let store = StateStore(home: user.home.path + "/.cloudc")
+            var state = try #require(try store.load("aws-demo"))
+            state.spec.sshFrom = nil
+            try store.save(state)
+            let grow = await user.cloudc("resize", "+1", "compute")
+            #expect(grow.status != 0 && grow.stderr.contains("records no ssh_from"), "\(grow.stderr)")
+            let after = try moto.inventory(cluster: "aws-demo")
+            #expect(after.live_instances.count == 2 && after.ssh_cidrs == ["198.51.100.0/24"], "\(after)")
+            #expect(await user.cloudc("stop", "aws-demo").status == 0)
+        }
+    }
+
     @Test func stopAlsoTerminatesAnInstanceThatAppearsWhileItWaits() async throws {
         try await MotoServer.with { moto in
             let user = try UserMachine(moto: moto, config: ec2Config())

@@ -220,6 +220,41 @@ extension LocalProviderTests {
         #expect(commands.commands.isEmpty)
     }
 
+    /// stop deletes what the state file names; a tampered state must not make root delete an
+    /// interface or a folder that is not cloudc's own.
+    @Test func stopDeletesOnlyItsOwnBridgeAndHomeWhateverTheStateSays() async throws {
+        let root = try TemporaryDirectory("cloudc-owned")
+        let commands = FakeHostCommands()
+        let provider = provider(settings: LocalSettings(root: root.path), commands: commands)
+        for name in ["eth0", "lo", "cc-0000000", "cc-0123456789", "cc-ABCDEF01", "cc-0000000g"] {
+            let error = try #require(await #expect(throws: CloudcError.self) { try await provider.delete(ResourceRecord(kind: .bridge, name: name)) })
+            #expect(error.code == .state && error.message.contains("refusing to delete the interface"), "\(name): \(error.message)")
+        }
+        let decoy = try root.write("decoy/keep", "keep\n")
+        for path in ["/home", "//home", "/a/../home", root.path + "/../home", root.path + "/lab-0123456789ab/../../home",
+                     root.path + "/home", root.path + "/lab-0123456789ab/nodes", root.path + "/decoy/home", "relative/home",
+                     root.path + "/x/y/home"] {
+            let error = try #require(await #expect(throws: CloudcError.self) {
+                try await provider.delete(ResourceRecord(kind: .sharedDirectory, name: path, id: path))
+            })
+            #expect(error.message.contains("refusing to delete"), "\(path): \(error.message)")
+        }
+        #expect(commands.commands.isEmpty, "ran: \(commands.commands)")
+        #expect(FileManager.default.fileExists(atPath: decoy))
+
+        // What cloudc made is deleted (rm acted out here).
+        let removing = FakeHostCommands { line in
+            if line.first == "rm" { for path in line.dropFirst(3) { try? FileManager.default.removeItem(atPath: path) } }
+            return CommandResult(status: 0)
+        }
+        let home = root.path + "/lab-0123456789ab/home"
+        _ = try root.write("lab-0123456789ab/home/u/file", "x")
+        try await self.provider(settings: LocalSettings(root: root.path), commands: removing)
+            .delete(ResourceRecord(kind: .sharedDirectory, name: home, id: home))
+        #expect(removing.commands == [["rm", "-rf", "--one-file-system", home]])
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/lab-0123456789ab"))
+    }
+
     @Test func validateAcceptsContainersWithGPUsAndRejectsOtherImagesAndFlavors() async throws {
         try await provider().validate(spec)
 

@@ -69,6 +69,11 @@ public enum LocalNetwork {
     /// Node addresses start at this host number (the bridge itself is host 1).
     public static let firstNodeHost = 10
 
+    /// `cc-` and 8 lowercase hex digits: what `bridgeName` makes, and all cloudc ever deletes.
+    public static func isBridgeName(_ name: String) -> Bool {
+        name.range(of: #"^cc-[0-9a-f]{8}$"#, options: .regularExpression) != nil
+    }
+
     /// `cc-` and 8 hex digits of a hash of cluster and incarnation: at most 15 characters
     /// (IFNAMSIZ), the same on every call, different for another start of the same name.
     public static func bridgeName(cluster: String, incarnation: String) -> String {

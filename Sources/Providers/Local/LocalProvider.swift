@@ -181,15 +181,16 @@ public struct LocalProvider: CloudProvider {
         switch resource.kind {
         case .bridge:
             try checkHost()
+            guard LocalNetwork.isBridgeName(resource.name) else {
+                throw CloudcError(.state, "refusing to delete the interface '\(resource.name)' the state names: cloudc's bridges are cc- and 8 hex digits",
+                                  fix: "check the state file of this cluster; delete a bridge of its own by hand with: ip link del NAME")
+            }
             if try await linkExists(resource.name) {
                 try await commands.run("ip", ["link", "del", resource.name])
             }
         case .sharedDirectory:
             try checkHost()
-            let path = resource.id ?? resource.name
-            guard path.hasPrefix("/"), path.hasSuffix("/home"), path != "/home" else {
-                throw CloudcError(.internalError, "refusing to delete '\(path)': not a local cluster's home folder")
-            }
+            let path = try ownedHome(resource.id ?? resource.name)
             if FileManager.default.fileExists(atPath: path) {
                 try await commands.run("rm", ["-rf", "--one-file-system", path])
             }
@@ -218,6 +219,22 @@ public struct LocalProvider: CloudProvider {
                 || FileManager.default.fileExists(atPath: (home as NSString).deletingLastPathComponent)
         case .keyPair, .securityGroup, .firewall, .floatingIP: return false
         }
+    }
+
+    /// `path` if it is a cluster's home folder of this provider: `<root>/<cluster>-<incarnation>/home`
+    /// with no `.`, `..` or empty part, under the canonical root. The state file says which to
+    /// delete, but cloudc removes nothing of its own choosing outside its root.
+    func ownedHome(_ path: String) throws -> String {
+        let root = (layout.root as NSString).standardizingPath
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let rootParts = root.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard path.hasPrefix("/"), parts.count == rootParts.count + 2, Array(parts.prefix(rootParts.count)) == rootParts,
+              parts.last == "home", let cluster = parts.dropLast().last,
+              cluster.range(of: #"^[a-z][a-z0-9-]*-[0-9a-f]{12}$"#, options: .regularExpression) != nil else {
+            throw CloudcError(.state, "refusing to delete '\(path)': not a cluster home folder under the local cloud's root \(root)",
+                              fix: "check the state file and root: of the local cloud; remove the folder by hand if it is a leftover of cloudc")
+        }
+        return root + "/" + cluster + "/home"
     }
 
     /// Removes a cluster's folder once it holds no home and no node.
