@@ -63,9 +63,10 @@ extension Wiring {
         let secrets = ["munge.key": SecretFile(bytes: try store.mungeKey(of: state.name))]
         let target = try ClusterSetup.target(state: state, traits: provider.traits, vars: setup.vars,
                                              secrets: secrets, excluding: excluding)
+        let knownHosts = KnownHosts(path: store.knownHostsPath(of: state.name))
+        try pinOutOfBandKeys(state, into: knownHosts)
         let runner = ClusterSetup(playbook: playbook, templates: TemplateStore(directory: share + "/templates"),
-                                  identity: identity(state.spec.login),
-                                  knownHosts: KnownHosts(path: store.knownHostsPath(of: state.name)),
+                                  identity: identity(state.spec.login), knownHosts: knownHosts,
                                   connector: connector, fanOut: fanOut, progress: progress)
         progress.report("Setting up \(state.name) with playbook \(playbook.name) on \(target.nodes.count) node(s)")
         state.setupCompletedAt = nil
@@ -86,10 +87,21 @@ extension Wiring {
             throw CloudcError(.state, "node \(node.name) of \(state.name) is not running (\(node.state.rawValue))",
                               fix: "bring it up with: cloudc start \(state.spec.template) -n \(state.name)")
         }
+        let knownHosts = KnownHosts(path: store.knownHostsPath(of: state.name))
+        try pinOutOfBandKeys(state, into: knownHosts)
         return try await connector.waitAndConnect(
             to: SSHEndpoint(host: address, user: state.spec.login.user), identity: identity(state.spec.login),
-            knownHosts: KnownHosts(path: store.knownHostsPath(of: state.name)),
+            knownHosts: knownHosts,
             progress: { [progress] line in progress.report(line) })
+    }
+
+    /// Pins the host keys the provider told out of band (the local provider's, made at boot)
+    /// under the address cloudc connects to, so the first connection is checked, not trusted.
+    func pinOutOfBandKeys(_ state: ClusterState, into knownHosts: KnownHosts) throws {
+        for node in state.nodes {
+            guard let keys = node.hostKeys, !keys.isEmpty, let address = node.publicIP ?? node.privateIP else { continue }
+            try knownHosts.pin(host: address, keys: keys)
+        }
     }
 
     /// Drops the pinned host keys of nodes whose instance was replaced (a lost node relaunched,

@@ -120,11 +120,14 @@ public struct NodeRecord: Sendable, Codable, Equatable {
     public var state: InstanceState
     public var flavor: String
     public var zone: String?
+    /// The node's SSH host public keys (`ssh-ed25519 AAAA…`) as the provider told them out of
+    /// band (never from the node's own SSH answer): pinned before the first connection.
+    public var hostKeys: [String]?
 
     public init(name: String, group: String, instanceID: String? = nil, privateIP: String? = nil,
-                publicIP: String? = nil, state: InstanceState, flavor: String, zone: String? = nil) {
+                publicIP: String? = nil, state: InstanceState, flavor: String, zone: String? = nil, hostKeys: [String]? = nil) {
         self.name = name; self.group = group; self.instanceID = instanceID; self.privateIP = privateIP
-        self.publicIP = publicIP; self.state = state; self.flavor = flavor; self.zone = zone
+        self.publicIP = publicIP; self.state = state; self.flavor = flavor; self.zone = zone; self.hostKeys = hostKeys
     }
 
     /// Running and reachable: what `start` waits for.

@@ -16,6 +16,9 @@ public struct CloudInstance: Sendable, Equatable {
     public var launchIndex: Int?
     /// The cloud's reason for an error state, where it gives one.
     public var fault: String?
+    /// The instance's SSH host public keys where the provider knows them out of band (the local
+    /// provider makes them itself); empty: trusted on first contact.
+    public var hostKeys: [String] = []
 
     public init(id: String, node: String? = nil, group: String? = nil, launchToken: String? = nil,
                 incarnation: String? = nil, state: InstanceState, privateIP: String? = nil,

@@ -149,7 +149,8 @@ public struct ClusterLifecycle: Sendable {
     func record(_ node: String, group: String, instance: CloudInstance, spec: ClusterSpec) -> NodeRecord {
         NodeRecord(name: node, group: group, instanceID: instance.id, privateIP: instance.privateIP,
                    publicIP: instance.publicIP, state: instance.state,
-                   flavor: instance.flavor ?? spec.group(named: group)?.flavor ?? "", zone: instance.zone)
+                   flavor: instance.flavor ?? spec.group(named: group)?.flavor ?? "", zone: instance.zone,
+                   hostKeys: instance.hostKeys.isEmpty ? nil : instance.hostKeys)
     }
 
     /// Polls the cloud until every node runs and has its addresses.
@@ -166,6 +167,7 @@ public struct ClusterLifecycle: Sendable {
                 updated.privateIP = seen.privateIP ?? node.privateIP
                 updated.publicIP = seen.publicIP ?? node.publicIP
                 updated.zone = seen.zone ?? node.zone
+                if !seen.hostKeys.isEmpty { updated.hostKeys = seen.hostKeys }
                 if updated != node { state.nodes[index] = updated; changed = true }
             }
             if changed { try store.save(state) }

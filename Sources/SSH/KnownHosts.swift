@@ -72,6 +72,31 @@ public final class KnownHosts: @unchecked Sendable {
         return .recorded
     }
 
+    /// Records `keys` (`type base64` each) as the host's, before any contact: keys the cloud told
+    /// out of band, so the first connection is checked too, not trusted. Lines the host had
+    /// with other keys are replaced (the out-of-band keys are the authority); the same keys
+    /// change nothing.
+    public func pin(host: String, port: Int = 22, keys: [String]) throws {
+        let wanted: [(type: String, key: [UInt8])] = keys.compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 2, let key = Data(base64Encoded: String(fields[1])) else { return nil }
+            return (String(fields[0]), [UInt8](key))
+        }
+        guard !wanted.isEmpty else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let pattern = Self.hostPattern(host: host, port: port)
+        let text = try read()
+        let known = entries(for: pattern, in: text)
+        if known.count == wanted.count, wanted.allSatisfy({ w in known.contains { $0.keyType == w.type && $0.key == w.key } }) { return }
+        var kept = text.split(separator: "\n", omittingEmptySubsequences: false).filter { Self.parse($0, lineNumber: 0, pattern: pattern) == nil }
+        while kept.last?.isEmpty == true { kept.removeLast() }
+        var updated = kept.joined(separator: "\n")
+        if !updated.isEmpty { updated += "\n" }
+        for (type, key) in wanted { updated += "\(pattern) \(type) \(Data(key).base64EncodedString())\n" }
+        try replaceFile(with: updated)
+    }
+
     /// Removes every line naming the host (for a node that is gone or re-created).
     /// Returns how many lines were removed.
     @discardableResult

@@ -35,6 +35,26 @@ import TestSupport
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text)
     }
 
+    /// Keys told out of band are pinned before any contact: the first connection is checked, not
+    /// trusted; a stale pin of the address (an earlier node there) is replaced.
+    @Test func keysPinnedBeforeContactMakeTheFirstConnectionChecked() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/known_hosts"
+        try "# mine\n10.0.0.5 ssh-ed25519 \(Data(keyB).base64EncodedString())\n10.0.0.7 ssh-ed25519 \(Data(keyB).base64EncodedString())\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let hosts = KnownHosts(path: path)
+        try hosts.pin(host: "10.0.0.5", keys: ["ssh-ed25519 \(Data(keyA).base64EncodedString())"])
+        // An impostor answering first with its own key is refused.
+        #expect(throws: CloudcError.self) {
+            try hosts.verify(host: "10.0.0.5", port: 22, keyType: "ssh-ed25519", key: keyB, fingerprint: "SHA256:impostor")
+        }
+        #expect(try hosts.verify(host: "10.0.0.5", port: 22, keyType: "ssh-ed25519", key: keyA, fingerprint: "SHA256:a") == .matched)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == "# mine\n10.0.0.7 ssh-ed25519 \(Data(keyB).base64EncodedString())\n10.0.0.5 ssh-ed25519 \(Data(keyA).base64EncodedString())\n")
+        try hosts.pin(host: "10.0.0.5", keys: ["ssh-ed25519 \(Data(keyA).base64EncodedString())"])
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == text, "pinning the same keys again changes nothing")
+    }
+
     @Test func otherLinesAreKeptAndNeverMatch() throws {
         let directory = try TemporaryDirectory()
         let original = "# comment 10.0.0.5\n|1|c2FsdA==|aGFzaA== ssh-ed25519 AAAA\n@revoked 10.0.0.5 ssh-ed25519 \(Data(keyB).base64EncodedString())\n10.0.0.50 ssh-ed25519 \(Data(keyB).base64EncodedString())"

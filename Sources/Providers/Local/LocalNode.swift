@@ -108,6 +108,9 @@ public struct NodeMetadata: Sendable, Codable, Equatable {
     public var image: String
     public var phase: Phase
     public var createdAt: Date
+    /// The node's SSH host public keys, read from its root right after they were made at boot
+    /// (before anything on the network could answer for it).
+    public var hostKeys: [String]?
 
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()

@@ -355,10 +355,12 @@ public struct LocalProvider: CloudProvider {
         case (.preparing, false): state = .pending
         case (.booted, false): state = .stopped
         }
-        return CloudInstance(
+        var instance = CloudInstance(
             id: metadata.id, node: metadata.node, group: metadata.group, launchToken: metadata.launchToken,
             incarnation: metadata.incarnation, state: state, privateIP: metadata.ip, flavor: flavor,
             fault: state == .stopped ? "its systemd-nspawn is not running (see \(files.logPath))" : nil)
+        instance.hostKeys = metadata.hostKeys ?? []
+        return instance
     }
 
     public func assign(node: String, cluster: String, instanceID: String) async throws {

@@ -20,6 +20,7 @@ struct NodeBoot: Sendable {
     func start(_ files: NodeFiles, _ metadata: NodeMetadata) async throws -> NodeMetadata {
         var booted = metadata
         booted.phase = .booted
+        booted.hostKeys = metadata.hostKeys ?? (try? Self.hostKeys(in: files.root)).flatMap { $0.isEmpty ? nil : $0 }
         if files.runningPID() != nil {
             if metadata.phase != .booted { try files.writeMetadata(booted) }
             return booted
@@ -38,6 +39,8 @@ struct NodeBoot: Sendable {
         try writeIdentity(files.root, metadata)
         // In the node's own root: a link the node planted under /etc/ssh resolves inside it.
         try await commands.run("chroot", [files.root, "ssh-keygen", "-A"])
+        // Recorded before the node boots: what cloudc pins, so no first contact is trusted blindly.
+        booted.hostKeys = try Self.hostKeys(in: files.root)
         try await login.install(in: files.root, publicKey: publicKey, commands: commands)
 
         unlink(files.pidPath)
@@ -49,6 +52,17 @@ struct NodeBoot: Sendable {
         try await waitUntilAttached(files, metadata)
         try files.writeMetadata(booted)
         return booted
+    }
+
+    /// The public host keys ssh-keygen -A made in a node's root (`type base64` each).
+    static func hostKeys(in root: String) throws -> [String] {
+        try ["ssh_host_ed25519_key.pub", "ssh_host_ecdsa_key.pub", "ssh_host_rsa_key.pub"].compactMap { name in
+            guard let data = try SafeFiles.read(["etc", "ssh", name], under: root) else { return nil }
+            let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0.isNewline })
+            guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-"),
+                  Data(base64Encoded: String(fields[1])) != nil else { return nil }
+            return "\(fields[0]) \(fields[1])"
+        }
     }
 
     /// Runs `$3…` as a daemon: writes its pid to `$1`, its output to `$2`, and closes every other
