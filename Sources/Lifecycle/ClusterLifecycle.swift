@@ -37,6 +37,8 @@ public struct ClusterLifecycle: Sendable {
                                       fix: "finish that with: cloudc stop \(name) — then start it again")
                 }
                 state = existing
+                // A state from before ssh_from was recorded gets the one resolved now (resize needs it).
+                if state.spec.sshFrom == nil { state.spec.sshFrom = sshFrom }
                 progress.report(state.phase == .running
                     ? "Cluster \(name) exists; checking that all its nodes are there"
                     : "Resuming the start of cluster \(name) (incarnation \(state.incarnation))")

@@ -133,6 +133,13 @@ struct EC2ResumeTests {
             #expect(grow.status != 0 && grow.stderr.contains("records no ssh_from"), "\(grow.stderr)")
             let after = try moto.inventory(cluster: "aws-demo")
             #expect(after.live_instances.count == 2 && after.ssh_cidrs == ["198.51.100.0/24"], "\(after)")
+            // As the fix says: start again records it, and resize goes on.
+            #expect(await user.cloudc("start", "aws-demo", "--no-setup").status == 0)
+            #expect(try store.load("aws-demo")?.spec.sshFrom == "198.51.100.0/24")
+            // (moto's instances answer no SSH, so the setup after the launch fails; the launch is what counts.)
+            let again = await user.cloudc("resize", "+1", "compute", environment: ["CLOUDC_SSH_WAIT": "1"])
+            #expect(!again.stderr.contains("records no ssh_from"), "\(again.stderr)")
+            #expect(try moto.inventory(cluster: "aws-demo").live_instances.count == 3)
             #expect(await user.cloudc("stop", "aws-demo").status == 0)
         }
     }
