@@ -72,8 +72,10 @@ public struct ProviderTraits: Sendable, Equatable {
     /// Nodes may use cgroups for SLURM's process tracking and limits (false in containers
     /// whose cgroups belong to the host).
     public var slurmCgroups: Bool
-    public init(sharedHome: Bool = false, slurmCgroups: Bool = true) {
-        self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups
+    /// `hostKeys(nodes:)` answers for running nodes (after a while: a guest agent publishes them).
+    public var publishesHostKeys: Bool
+    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, publishesHostKeys: Bool = false) {
+        self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups; self.publishesHostKeys = publishesHostKeys
     }
 }
 
@@ -117,6 +119,11 @@ public protocol CloudProvider: Sendable {
     /// Returns each node's public address where it has one.
     func attachPublicAddresses(cluster: String, incarnation: String, nodes: [String: String]) async throws -> [String: String]
 
+    /// The SSH host keys (`type base64`) the cloud tells for running nodes out of band, so the
+    /// first connection is checked rather than trusted. `nodes`: node name → instance id.
+    /// A node missing from the answer has not published them (yet).
+    func hostKeys(nodes: [String: String]) async throws -> [String: [String]]
+
     /// What the configurator must know about this provider's nodes.
     var traits: ProviderTraits { get }
 }
@@ -124,6 +131,9 @@ public protocol CloudProvider: Sendable {
 extension CloudProvider {
     /// Clouds: VMs with their own cgroups and no shared storage.
     public var traits: ProviderTraits { ProviderTraits() }
+
+    /// No keys told out of band: the first contact is trusted (and pinned).
+    public func hostKeys(nodes: [String: String]) async throws -> [String: [String]] { [:] }
 
     /// Most clouds give a node its public address when they create it.
     public func attachPublicAddresses(cluster: String, incarnation: String, nodes: [String: String]) async throws -> [String: String] {

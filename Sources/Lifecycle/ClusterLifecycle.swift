@@ -56,6 +56,7 @@ public struct ClusterLifecycle: Sendable {
             try await createNodes(&state, access: access)
             try await waitUntilRunning(&state)
             try await attachPublicAddresses(&state)
+            try await recordHostKeys(&state)
             state.phase = .running
             try store.save(state)
             return state
@@ -210,6 +211,40 @@ public struct ClusterLifecycle: Sendable {
             if let address = IPAddress.canonical(addresses[state.nodes[index].name]) { state.nodes[index].publicIP = address }
         }
         try store.save(state)
+    }
+
+    /// How long to wait for a cloud's guest agents to publish the nodes' host keys before their
+    /// first contact is trusted instead.
+    public static let hostKeyWait: Double = 120
+
+    /// Records the host keys the cloud tells out of band for nodes that have none yet, waiting
+    /// (bounded) for guest agents to publish them; nodes still without are trusted on first contact.
+    func recordHostKeys(_ state: inout ClusterState) async throws {
+        guard provider.traits.publishesHostKeys else { return }
+        func missing(_ state: ClusterState) -> [String: String] {
+            var nodes: [String: String] = [:]
+            for node in state.nodes where node.hostKeys == nil && node.isReady { if let id = node.instanceID { nodes[node.name] = id } }
+            return nodes
+        }
+        guard !missing(state).isEmpty else { return }
+        progress.report("Waiting for the nodes' host keys (guest attributes), to check the first SSH connection against")
+        var pace = waiting
+        pace.timeout = min(pace.timeout, Self.hostKeyWait)
+        let done: Bool? = try await pace.poll {
+            let wanted = missing(state)
+            let found: [String: [String]]
+            do { found = try await provider.hostKeys(nodes: wanted) } catch { found = [:] }
+            if !found.isEmpty {
+                for index in state.nodes.indices { if let keys = found[state.nodes[index].name] { state.nodes[index].hostKeys = keys } }
+                try store.save(state)
+            }
+            return missing(state).isEmpty ? true : nil
+        }
+        if done != true {
+            let names = missing(state).keys.sorted()
+            progress.report("No host keys published for \(names.joined(separator: ", ")) within \(Int(pace.timeout)) s: "
+                            + "their first SSH connection is trusted (and pinned)")
+        }
     }
 
     // MARK: stop

@@ -26,6 +26,7 @@ extension ClusterLifecycle {
         try await createNodes(&state, access: access)
         try await waitUntilRunning(&state)
         try await attachPublicAddresses(&state)
+        try await recordHostKeys(&state)
         try store.save(state)
     }
 

@@ -94,4 +94,25 @@ import TestSupport
                     == ["default-allow-icmp", "default-allow-internal", "default-allow-rdp", "default-allow-ssh"])
         }
     }
+
+    /// The host keys each VM's guest agent publishes as guest attributes are recorded and pinned
+    /// before cloudc's first SSH connection: that connection is checked, not trusted.
+    @Test func hostKeysFromGuestAttributesArePinnedBeforeTheFirstConnection() async throws {
+        try await GCEPeer.with { peer in
+            let user = try GCEClusterTests.user(peer)
+            let start = await user.cloudc("start", "gce", "--no-setup")
+            #expect(start.status == 0, "\(start.stderr)")
+            let instances = try await peer.state().instances
+            #expect(instances.allSatisfy { $0.metadataKeys.contains("enable-guest-attributes") })
+            let pinned = try String(contentsOfFile: user.stateDirectory + "/gce.known_hosts", encoding: .utf8)
+            for instance in instances {
+                let key = try #require(instance.hostKeys.first, "\(instance.name) published no host key")
+                let address = try #require(instance.natIP)
+                #expect(pinned.contains("\(address) \(key)\n"), "\(instance.name): \(pinned)")
+            }
+            #expect(pinned.split(separator: "\n").count == instances.count)
+            let stop = await user.cloudc("stop", "gce")
+            #expect(stop.status == 0, "\(stop.stderr)")
+        }
+    }
 }

@@ -66,7 +66,8 @@ import Testing
                                    "accessConfigs": [["type": "ONE_TO_ONE_NAT", "name": "External NAT"]]]],
             "metadata": ["items": [["key": "ssh-keys", "value": .string("debian:\(Self.publicKey)")],
                                    ["key": "block-project-ssh-keys", "value": "true"],
-                                   ["key": "enable-oslogin", "value": "FALSE"]]],
+                                   ["key": "enable-oslogin", "value": "FALSE"],
+                                   ["key": "enable-guest-attributes", "value": "TRUE"]]],
         ])
         #expect(instances == [CloudInstance(
             id: "us-central1-a/demo-compute001-1a2b3c4d", node: "compute001", group: "compute",

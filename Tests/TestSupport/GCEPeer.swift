@@ -281,6 +281,8 @@ public struct GCEPeerState: Decodable, Sendable {
         public var guestAccelerators: [Accelerator]
         public var metadataKeys: [String]
         public var tags: [String]
+        /// The host keys its guest agent published (`type base64`); empty until asked for once.
+        public var hostKeys: [String]
     }
 
     public struct Accelerator: Decodable, Sendable {

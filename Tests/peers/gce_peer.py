@@ -45,7 +45,7 @@ from peer_http import PeerHandler, listen, serve
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 # Google's resources link to themselves under this base, whichever endpoint was called.
@@ -755,11 +755,18 @@ class Instance:
         self.disks = disks  # [(disk name, autoDelete)]
         self.insert_op = insert_op
         self.deleting_at = None
+        self.ssh_host_keys = None  # made on first use, as the VM's own first boot would
         self.delete_op = None
 
     @property
     def path(self):
         return f"projects/{self.project}/zones/{self.zone}/instances/{self.name}"
+
+    def host_keys(self):
+        """The VM's SSH host keys [(type, base64)], made once."""
+        if self.ssh_host_keys is None:
+            self.ssh_host_keys = [new_host_key()]
+        return self.ssh_host_keys
 
     def status(self, now, step):
         if self.deleting_at is not None:
@@ -783,6 +790,14 @@ class Instance:
         if self.nat_ip and status in ("STAGING", "RUNNING"):
             resource["networkInterfaces"][0]["accessConfigs"][0]["natIP"] = self.nat_ip
         return resource
+
+
+def new_host_key():
+    """An ed25519 host key's public half as (type, base64), as `ssh-keygen -A` makes one."""
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    line = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    kind, key = line.split(" ")[:2]
+    return kind, key
 
 
 class Seeded:
@@ -1182,6 +1197,7 @@ class Peer:
                                           for g in resource.get("guestAccelerators", [])],
                     "metadataKeys": [i["key"] for i in resource.get("metadata", {}).get("items", [])],
                     "tags": resource.get("tags", {}).get("items", []),
+                    "hostKeys": [f"{kind} {key}" for kind, key in instance.ssh_host_keys or []],
                     "resource": resource,
                 })
             firewalls = [dict(f.resource, deleting=f.delete_op is not None)
@@ -1570,6 +1586,23 @@ class Peer:
         self.check_zone(ctx)
         with self.lock:
             return self.find_instance(ctx).render(ctx.now, self.step)
+
+    def m_instances_getGuestAttributes(self, ctx):
+        """What the guest agent publishes once the VM runs: its SSH host keys under `hostkeys/`
+        (key: the key type, value: the base64 key, as gcloud reads them), and only when the
+        instance's metadata has enable-guest-attributes=TRUE."""
+        self.check_zone(ctx)
+        with self.lock:
+            instance = self.find_instance(ctx)
+            metadata = {i.get("key"): i.get("value") for i in (instance.resource.get("metadata") or {}).get("items", [])}
+            if str(metadata.get("enable-guest-attributes", "")).upper() != "TRUE":
+                raise bad_request("Guest attributes are not enabled for this instance.")
+            query = ctx.query.get("queryPath", "")
+            if instance.status(ctx.now, self.step) != "RUNNING" or query.rstrip("/") != "hostkeys":
+                raise not_found(f"{instance.path}/guestAttributes/{query}")
+            items = [{"namespace": "hostkeys", "key": kind, "value": key} for kind, key in instance.host_keys()]
+        return {"kind": "compute#guestAttributes", "queryPath": query, "queryValue": {"items": items},
+                "selfLink": self.self_link(f"{instance.path}/getGuestAttributes")}
 
     def m_instances_list(self, ctx):
         self.check_zone(ctx)

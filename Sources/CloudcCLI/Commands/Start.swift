@@ -3,6 +3,7 @@ import CloudcCore
 import Config
 import Foundation
 import Providers
+import SSH
 import State
 
 struct Start: AsyncParsableCommand {
@@ -61,6 +62,7 @@ struct Start: AsyncParsableCommand {
         var state = try await lifecycle.start(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey,
                                               command: "cloudc start \(template) -n \(name)")
         try wiring.forgetReplacedNodes(before: existing, after: state)
+        try wiring.pinOutOfBandKeys(state, into: KnownHosts(path: wiring.store.knownHostsPath(of: name)))
         for line in NodeTable.render(state.nodes) { context.print(line) }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
         context.note("Cluster \(name) is up: \(state.nodes.count) node(s) in \(seconds) s.")

@@ -150,6 +150,12 @@ public struct GCEClient: Sendable {
         return found
     }
 
+    /// The guest attributes under `queryPath` (`hostkeys/`: what the guest agent publishes).
+    public func guestAttributes(_ name: String, zone: String, queryPath: String) async throws -> JSONValue {
+        try await call("instances.getGuestAttributes", "GET", zonePath(zone, "instances/\(Self.segment(name))/getGuestAttributes"),
+                       query: [("queryPath", queryPath)])
+    }
+
     public func deleteInstance(_ name: String, zone: String) async throws -> GCEOperation {
         GCEOperation(try await call("instances.delete", "DELETE", zonePath(zone, "instances/\(Self.segment(name))")))
     }

@@ -400,6 +400,8 @@ public struct GCEProvider: CloudProvider {
                 ["key": "ssh-keys", "value": .string("\(request.access.loginUser):\(request.access.publicKey)")],
                 ["key": "block-project-ssh-keys", "value": "true"],
                 ["key": "enable-oslogin", "value": "FALSE"],
+                // The guest agent publishes the VM's SSH host keys there: cloudc pins them before it connects.
+                ["key": "enable-guest-attributes", "value": "TRUE"],
             ]],
         ]
         // N1 takes attached GPUs; accelerator-optimized types bring their own.
@@ -494,6 +496,31 @@ public struct GCEProvider: CloudProvider {
                               fix: "the cluster's state file is from another provider or damaged; delete the instance in the Cloud console")
         }
         return (parts[0], parts[1])
+    }
+
+    // MARK: host keys
+
+    public var traits: ProviderTraits { ProviderTraits(publishesHostKeys: true) }
+
+    /// The host keys each VM's guest agent published as guest attributes (`hostkeys/<type>` =
+    /// base64 key, as gcloud reads them). A VM whose agent has not written them yet is left out.
+    public func hostKeys(nodes: [String: String]) async throws -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        for (node, id) in nodes {
+            let parts = id.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            guard let answer = try await apiIfExists({ try await client.guestAttributes(parts[1], zone: parts[0], queryPath: "hostkeys/") }) else {
+                continue
+            }
+            let keys = (answer["queryValue"]?["items"]?.items ?? []).compactMap { item -> String? in
+                guard item["namespace"]?.string == "hostkeys", let type = item["key"]?.string, let key = item["value"]?.string,
+                      type.hasPrefix("ssh-") || type.hasPrefix("ecdsa-"), !type.contains(" "),
+                      let decoded = Data(base64Encoded: key), !decoded.isEmpty else { return nil }
+                return "\(type) \(key)"
+            }
+            if !keys.isEmpty { found[node] = keys.sorted() }
+        }
+        return found
     }
 
     // MARK: parsing
