@@ -275,6 +275,7 @@ public struct ClusterLifecycle: Sendable {
             if !plan.terminate.isEmpty {
                 progress.report("Terminating \(plan.terminate.count) instance(s) of \(name)")
                 try await provider.terminate(plan.terminate)
+                Failpoint.kill(at: "stop.after-terminate-call")
             }
             try await waitUntilGone(plan.terminate, state: &state)
             Failpoint.kill(at: "stop.after-terminate")

@@ -119,3 +119,24 @@ extension UserMachine {
         return KilledRun(sawLine: seen, stderr: printed())
     }
 }
+
+/// Where to kill a command: `delay` seconds after a progress line (the kill lands in the work
+/// that follows it), or at a `Failpoint` (a moment no outside timing hits).
+public struct KillPoint: Sendable, CustomStringConvertible {
+    public var description: String
+    public var line: String?
+    public var delay: Double
+    public var failpoint: String?
+
+    public init(_ description: String, line: String? = nil, delay: Double = 0, failpoint: String? = nil) {
+        self.description = description; self.line = line; self.delay = delay; self.failpoint = failpoint
+    }
+}
+
+extension UserMachine {
+    /// Runs the built binary with `arguments` and kills it at `point`.
+    public func runCloudcKilled(_ arguments: [String], at point: KillPoint) async throws -> KilledRun {
+        try await runCloudcKilled(arguments, atLine: point.line, delay: point.failpoint == nil ? point.delay : 60,
+                                  environment: point.failpoint.map { ["CLOUDC_FAILPOINT": $0] } ?? [:])
+    }
+}

@@ -6,17 +6,11 @@ import TestSupport
 /// `cloudc stop` on GCE killed with SIGKILL at each point of its work, then run again: the peer
 /// is left with no instance, disk or firewall of the cluster, and the state is gone.
 @Suite(.serialized) struct GCEInterruptedStopTests {
-    struct KillPoint: Sendable, CustomTestStringConvertible {
-        var testDescription: String
-        var line: String?
-        var failpoint: String?
-    }
-
     static let points: [KillPoint] = [
-        KillPoint(testDescription: "while the deletes are in flight", line: "Terminating 4 instance(s)"),
-        KillPoint(testDescription: "between the instances and the firewalls", failpoint: "stop.after-terminate"),
-        KillPoint(testDescription: "between the firewall rules", failpoint: "stop.after-delete.firewall"),
-        KillPoint(testDescription: "after the cloud calls, before the state is removed", failpoint: "stop.before-forgetting"),
+        KillPoint("while the deletes are in flight", line: "Terminating 4 instance(s)", delay: 0.2),
+        KillPoint("between the instances and the firewalls", failpoint: "stop.after-terminate"),
+        KillPoint("between the firewall rules", failpoint: "stop.after-delete.firewall"),
+        KillPoint("after the cloud calls, before the state is removed", failpoint: "stop.before-forgetting"),
     ]
 
     @Test(arguments: points)
@@ -27,11 +21,10 @@ import TestSupport
             #expect(start.status == 0, "\(start.stderr)")
             // Slow the cloud down so a kill lands while its operations run.
             try await peer.settings(stepSeconds: 1.0)
-            let killed = try await user.runCloudcKilled(["stop", "gce"], atLine: point.line, delay: point.line == nil ? 60 : 0.2,
-                                                        environment: point.failpoint.map { ["CLOUDC_FAILPOINT": $0] } ?? [:])
+            let killed = try await user.runCloudcKilled(["stop", "gce"], at: point)
             #expect(!killed.stderr.contains("Cluster gce is gone"), "the first stop finished: \(killed.stderr)")
             let between = try await peer.state()
-            print("GCE stop killed \(point.testDescription): left \(between.instances.count) instance(s), \(between.disks.count) disk(s), "
+            print("GCE stop killed \(point.description): left \(between.instances.count) instance(s), \(between.disks.count) disk(s), "
                   + "\(between.firewalls.count) firewall(s), state file: \(!user.stateFiles().isEmpty)")
             #expect(!user.stateFiles().isEmpty, "the state went before the cloud's resources")
 

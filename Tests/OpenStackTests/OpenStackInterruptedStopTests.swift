@@ -6,17 +6,11 @@ import TestSupport
 /// `cloudc stop` on OpenStack (a real Keystone and the Nova/Neutron peer) killed with SIGKILL at
 /// each point of its work, then run again: no server, floating IP, key pair or security group is left.
 @Suite(.serialized) struct OpenStackInterruptedStopTests {
-    struct KillPoint: Sendable, CustomTestStringConvertible {
-        var testDescription: String
-        var line: String?
-        var failpoint: String?
-    }
-
     static let points: [KillPoint] = [
-        KillPoint(testDescription: "while the servers are deleted", line: "Terminating 4 instance(s)"),
-        KillPoint(testDescription: "between the servers and the floating IPs", failpoint: "stop.after-terminate"),
-        KillPoint(testDescription: "after the floating IPs", failpoint: "stop.after-delete.floating-ip"),
-        KillPoint(testDescription: "after the cloud calls, before the state is removed", failpoint: "stop.before-forgetting"),
+        KillPoint("while the servers are deleted", line: "Terminating 4 instance(s)", delay: 0.1),
+        KillPoint("between the servers and the floating IPs", failpoint: "stop.after-terminate"),
+        KillPoint("after the floating IPs", failpoint: "stop.after-delete.floating-ip"),
+        KillPoint("after the cloud calls, before the state is removed", failpoint: "stop.before-forgetting"),
     ]
 
     @Test(arguments: points)
@@ -26,11 +20,10 @@ import TestSupport
             let start = await user.cloudc("start", "uni", "--no-setup")
             #expect(start.status == 0, "\(start.stderr)")
 
-            let killed = try await user.runCloudcKilled(["stop", "uni"], atLine: point.line, delay: point.line == nil ? 60 : 0.1,
-                                                        environment: point.failpoint.map { ["CLOUDC_FAILPOINT": $0] } ?? [:])
+            let killed = try await user.runCloudcKilled(["stop", "uni"], at: point)
             #expect(!killed.stderr.contains("Cluster uni is gone"), "the first stop finished: \(killed.stderr)")
             let between = try await peer.state()
-            print("OpenStack stop killed \(point.testDescription): left \(between.servers.count) server(s), \(between.floatingIPs.count) floating IP(s), "
+            print("OpenStack stop killed \(point.description): left \(between.servers.count) server(s), \(between.floatingIPs.count) floating IP(s), "
                   + "\(between.keypairs.count) key pair(s), \(between.securityGroups.filter { $0.name.hasPrefix("cloudc-") }.count) security group(s), "
                   + "state file: \(!user.stateFiles().isEmpty)")
             #expect(!user.stateFiles().isEmpty, "the state went before the cloud's resources")
