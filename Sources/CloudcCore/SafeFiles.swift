@@ -87,6 +87,21 @@ public enum SafeFiles {
         close(fd)
     }
 
+    /// Makes the folders of `path` (as `makeFolders`) and removes any of `names` in the last one
+    /// that is not a regular file (a link above all): what a tool that follows paths, run as
+    /// root, may then create there lands in that folder and nowhere else.
+    public static func clearLinks(_ names: [String], in path: [String], under root: String, mode: mode_t = 0o755) throws {
+        let fd = try openFolder(path, under: root, create: true, mode: mode, owner: nil)
+        defer { close(fd) }
+        for name in names {
+            var info = stat()
+            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) != S_IFREG else { continue }
+            guard unlinkat(fd, name, (info.st_mode & S_IFMT) == S_IFDIR ? AT_REMOVEDIR : 0) == 0 else {
+                throw failure("remove", root, path + [name], errno)
+            }
+        }
+    }
+
     /// Opens `root/path` as a folder, one component at a time with `O_NOFOLLOW`, making those
     /// missing when `create`. Throws `.notFound` for a missing one otherwise.
     static func openFolder(_ path: [String], under root: String, create: Bool, mode: mode_t,

@@ -99,4 +99,28 @@ import Glibc
         #expect(FileManager.default.fileExists(atPath: root + "/home/debian/.ssh/authorized_keys"), "install got as far as sudoers")
         #expect(HostView.entries(hostSudoers).isEmpty, "sudoers written through the link: \(HostView.entries(hostSudoers))")
     }
+
+    /// A dangling link where ssh-keygen -A (the host's, run as root) would write a missing host
+    /// key: the key would land wherever the link points. It is removed first.
+    @Test func hostKeysAreNotWrittenThroughAPlantedLink() async throws {
+        try #require(geteuid() == 0, "needs root, as in CI")
+        let folder = try TemporaryDirectory("cloudc-safety")
+        let outside = folder.path + "/host/cron.d/evil"
+        try FileManager.default.createDirectory(atPath: folder.path + "/host/cron.d", withIntermediateDirectories: true)
+        let root = folder.path + "/node/root"
+        try FileManager.default.createDirectory(atPath: root + "/etc/ssh", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/etc/ssh/ssh_host_ed25519_key", withDestinationPath: outside)
+
+        try SafeFiles.clearLinks(["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"], in: ["etc", "ssh"], under: root)
+        let run = try await Run.programOffPool("/usr/bin/ssh-keygen", ["-A", "-f", root])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: outside), "a host key was written through the link")
+        #expect(try NodeBoot.hostKeys(in: root).contains { $0.hasPrefix("ssh-ed25519 ") })
+
+        // An /etc/ssh that is itself a link is refused outright.
+        let other = folder.path + "/node2/root"
+        try FileManager.default.createDirectory(atPath: other + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: other + "/etc/ssh", withDestinationPath: folder.path + "/host")
+        #expect(throws: CloudcError.self) { try SafeFiles.clearLinks(["ssh_host_ed25519_key"], in: ["etc", "ssh"], under: other) }
+    }
 }

@@ -37,8 +37,12 @@ struct NodeBoot: Sendable {
                                              "-o", "lowerdir=\(imagePath),upperdir=\(files.upper),workdir=\(files.work)", files.root])
         }
         try writeIdentity(files.root, metadata)
-        // In the node's own root: a link the node planted under /etc/ssh resolves inside it.
-        try await commands.run("chroot", [files.root, "ssh-keygen", "-A"])
+        // The host's ssh-keygen (never a binary from the node's root, which the node can replace),
+        // on an /etc/ssh reached without links and holding no link where it writes keys. The node
+        // is not running here, so nothing changes them in between.
+        try SafeFiles.clearLinks(["rsa", "ecdsa", "ed25519", "dsa"].flatMap { ["ssh_host_\($0)_key", "ssh_host_\($0)_key.pub"] },
+                                 in: ["etc", "ssh"], under: files.root)
+        try await commands.run("ssh-keygen", ["-A", "-f", files.root])
         // Recorded before the node boots: what cloudc pins, so no first contact is trusted blindly.
         booted.hostKeys = try Self.hostKeys(in: files.root)
         try await login.install(in: files.root, publicKey: publicKey, commands: commands)
