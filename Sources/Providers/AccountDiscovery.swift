@@ -14,14 +14,15 @@ public struct AccountDiscovery: Sendable {
         self.environment = environment; self.homeDirectory = homeDirectory; self.workingDirectory = workingDirectory
     }
 
-    /// The key types in the order cloudc prefers them (libssh2 1.10 signs RSA only with SHA-1).
-    static let keyNames = ["id_ed25519", "id_ecdsa", "id_rsa"]
+    /// The key types cloudc takes, in its order. Not RSA: libssh2 1.10 signs RSA only with SHA-1,
+    /// which current sshd refuses; a user with only an RSA key gets a key made for cloudc instead.
+    static let keyNames = ["id_ed25519", "id_ecdsa"]
 
     public func discover() -> Discovered {
         Discovered(sshKey: sshKey(), gce: gce(), aws: aws(), openstack: openstack())
     }
 
-    /// `~/.ssh/id_ed25519` (then ecdsa, rsa) with its `.pub` beside it.
+    /// `~/.ssh/id_ed25519` (then id_ecdsa) with its `.pub` beside it.
     public func sshKey() -> String? {
         Self.keyNames.map { homeDirectory + "/.ssh/" + $0 }.first { path in
             FileManager.default.isReadableFile(atPath: path) && FileManager.default.fileExists(atPath: path + ".pub")

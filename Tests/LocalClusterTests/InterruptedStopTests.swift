@@ -20,12 +20,14 @@ import TestSupport
         var failpoint: String? = nil
     }
 
-    /// Kills at progress lines where the work after them takes seconds (a kill lands inside it),
-    /// at moments after the start, and at failpoints where the next step takes milliseconds.
+    /// Kills at progress lines and at moments after the start (what they leave depends on the
+    /// machine's load, so they only check the cleanup), and at failpoints, which always leave work.
     static let points: [KillPoint] = [
         KillPoint(testDescription: "0.2 s after stop began", line: nil, delay: 0.2, leavesWork: false),
         KillPoint(testDescription: "0.3 s after stop began", line: nil, delay: 0.3, leavesWork: false),
-        KillPoint(testDescription: "as terminate begins", line: "Terminating 4 instance(s)", delay: 0, leavesWork: true),
+        KillPoint(testDescription: "as terminate begins", line: "Terminating 4 instance(s)", delay: 0, leavesWork: false),
+        KillPoint(testDescription: "during terminate, the nodes told to power off", line: nil, delay: 30, leavesWork: true,
+                  failpoint: "local.after-sigterm"),
         KillPoint(testDescription: "while the nodes power off", line: "Terminating 4 instance(s)", delay: 0.3, leavesWork: false),
         KillPoint(testDescription: "between node removal and network removal", line: nil, delay: 30, leavesWork: true,
                   failpoint: "stop.after-terminate"),

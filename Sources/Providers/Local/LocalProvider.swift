@@ -394,6 +394,7 @@ public struct LocalProvider: CloudProvider {
         try? files.writeMetadata(terminating)
         if let pid = files.runningPID() {
             kill(pid, SIGTERM)
+            Failpoint.kill(at: "local.after-sigterm")
             if !(await waitForExit(pid, timeout: stopTimeout)) {
                 kill(pid, SIGKILL)
                 _ = await waitForExit(pid, timeout: 5)
