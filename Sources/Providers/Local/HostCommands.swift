@@ -98,7 +98,12 @@ public struct ProcessHostCommands: HostCommands {
                 continuation.resume(throwing: CloudcError(.io, "cannot start \(path)", cause: "\(error)"))
             }
         }
-        return CommandResult(status: status, stdout: out.contents(), stderr: err.contents())
+        let result = CommandResult(status: status, stdout: out.contents(), stderr: err.contents())
+        // Closed now, not when Foundation lets go of the Process (which may be never): a launch of
+        // many nodes runs hundreds of commands, and each left two descriptors open.
+        out.close()
+        err.close()
+        return result
     }
 }
 
@@ -123,6 +128,8 @@ final class CaptureFile: Sendable {
         }
         handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
+
+    func close() { try? handle.close() }
 
     /// Everything written so far, from the start.
     func contents() -> String {
