@@ -62,12 +62,17 @@ import TestSupport
     /// Nothing on the machine: a key is made in $CLOUDC_HOME, and the config still loads.
     @Test func initOnABareMachineMakesAKey() async throws {
         let desk = try Desk()
+        // What a run killed while ssh-keygen wrote would leave: a half-made key under its temporary name.
+        _ = try desk.write(".cloudc/id_ed25519.new", "half a key")
         let initialised = try await desk.paste("cloudc init aws gce")
         #expect(initialised.status == 0, "\(initialised.stderr)")
         #expect(initialised.stderr.contains("making one for cloudc at \(desk.folder.path)/.cloudc/id_ed25519"), "\(initialised.stderr)")
         #expect(initialised.stderr.contains("aws: no credentials found") && initialised.stderr.contains("gce: no credentials found"))
         let config = try #require(desk.read(".cloudc/config.yaml"))
         #expect(config.contains(#"private_key: "~/.cloudc/id_ed25519""#) && config.contains("TODO"), "\(config)")
+        #expect(desk.read(".cloudc/id_ed25519")?.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----") == true)
+        #expect(desk.read(".cloudc/id_ed25519.pub")?.hasPrefix("ssh-ed25519 ") == true)
+        #expect(desk.read(".cloudc/id_ed25519.new") == nil && desk.read(".cloudc/id_ed25519.new.pub") == nil)
         let templates = try await desk.paste("cloudc list-templates")
         #expect(templates.status == 0 && templates.stdout.hasPrefix("TEMPLATE  CLOUD      GROUPS\naws "), "\(templates.stdout)\(templates.stderr)")
         let unknown = try await desk.paste("cloudc init -c x.yaml azure")

@@ -40,7 +40,7 @@ struct Init: AsyncParsableCommand {
                                          workingDirectory: FileManager.default.currentDirectoryPath)
         let found = discovery.discover()
         let key = found.sshKey ?? LoginKey.ownPath(cloudcHome: context.cloudcHome)
-        try LoginKey.ensure(key, progress: wiring.progress)
+        try await LoginKey.ensure(key, progress: wiring.progress)
         let text = StarterConfig.render(providers, found: found, privateKey: shown(key, home: context.homeDirectory))
         // What init writes must load: a starter that cloudc itself refuses is a bug, caught here.
         _ = try ConfigLoader.parse(yaml: text, path: path, environment: context.environment, homeDirectory: context.homeDirectory)

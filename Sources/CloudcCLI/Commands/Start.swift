@@ -34,7 +34,7 @@ struct Start: AsyncParsableCommand {
         }
         if wiring.usesBuiltinConfig {
             wiring.progress.report("No config file (\(wiring.configPath)): using the built-in template local (1 frontend + 2 compute nodes on this machine)")
-            try LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress)
+            try await LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress)
         }
         let name = self.name ?? template
         try StateStore.validate(name: name)
