@@ -72,10 +72,12 @@ public struct ProviderTraits: Sendable, Equatable {
     /// Nodes may use cgroups for SLURM's process tracking and limits (false in containers
     /// whose cgroups belong to the host).
     public var slurmCgroups: Bool
-    /// `hostKeys(nodes:)` answers for running nodes (after a while: a guest agent publishes them).
-    public var publishesHostKeys: Bool
-    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, publishesHostKeys: Bool = false) {
-        self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups; self.publishesHostKeys = publishesHostKeys
+    /// Where the cloud tells running nodes' host keys, if it does (`hostKeys(nodes:)` answers,
+    /// after a while: a guest agent or cloud-init publishes them): "guest attributes".
+    public var hostKeySource: String?
+    public var publishesHostKeys: Bool { hostKeySource != nil }
+    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, hostKeySource: String? = nil) {
+        self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups; self.hostKeySource = hostKeySource
     }
 }
 
@@ -121,7 +123,8 @@ public protocol CloudProvider: Sendable {
 
     /// The SSH host keys (`type base64`) the cloud tells for running nodes out of band, so the
     /// first connection is checked rather than trusted. `nodes`: node name → instance id.
-    /// A node missing from the answer has not published them (yet).
+    /// A node missing from the answer has not published them (yet); an empty list: it published
+    /// none and will not (its first contact is trusted).
     func hostKeys(nodes: [String: String]) async throws -> [String: [String]]
 
     /// What the configurator must know about this provider's nodes.

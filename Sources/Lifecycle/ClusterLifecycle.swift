@@ -220,29 +220,47 @@ public struct ClusterLifecycle: Sendable {
     /// Records the host keys the cloud tells out of band for nodes that have none yet, waiting
     /// (bounded) for guest agents to publish them; nodes still without are trusted on first contact.
     func recordHostKeys(_ state: inout ClusterState) async throws {
-        guard provider.traits.publishesHostKeys else { return }
+        guard let source = provider.traits.hostKeySource else { return }
         func missing(_ state: ClusterState) -> [String: String] {
             var nodes: [String: String] = [:]
             for node in state.nodes where node.hostKeys == nil && node.isReady { if let id = node.instanceID { nodes[node.name] = id } }
             return nodes
         }
         guard !missing(state).isEmpty else { return }
-        progress.report("Waiting for the nodes' host keys (guest attributes), to check the first SSH connection against")
+        progress.report("Waiting for the nodes' host keys (\(source)), to check the first SSH connection against")
         var pace = waiting
         pace.timeout = min(pace.timeout, Self.hostKeyWait)
+        var refused: CloudcError?
         let done: Bool? = try await pace.poll {
             let wanted = missing(state)
             let found: [String: [String]]
-            do { found = try await provider.hostKeys(nodes: wanted) } catch { found = [:] }
+            do {
+                found = try await provider.hostKeys(nodes: wanted)
+            } catch let error as CloudcError where error.code == .permission || error.code == .credentials {
+                // Not allowed to read them (an IAM policy without ec2:GetConsoleOutput): asking again won't help.
+                refused = error
+                return false
+            } catch {
+                found = [:]
+            }
             if !found.isEmpty {
                 for index in state.nodes.indices { if let keys = found[state.nodes[index].name] { state.nodes[index].hostKeys = keys } }
                 try store.save(state)
             }
             return missing(state).isEmpty ? true : nil
         }
-        if done != true {
+        if let refused {
+            let names = missing(state).keys.sorted()
+            progress.report("Could not read the host keys of \(names.joined(separator: ", ")) (\(refused.message)): "
+                            + "their first SSH connection is trusted (and pinned)")
+        } else if done != true {
             let names = missing(state).keys.sorted()
             progress.report("No host keys published for \(names.joined(separator: ", ")) within \(Int(pace.timeout)) s: "
+                            + "their first SSH connection is trusted (and pinned)")
+        }
+        let silent = state.nodes.filter { $0.hostKeys == [] }.map(\.name)
+        if !silent.isEmpty {
+            progress.report("\(silent.joined(separator: ", ")) booted without telling host keys (\(source)): "
                             + "their first SSH connection is trusted (and pinned)")
         }
     }

@@ -82,6 +82,43 @@ struct EC2ClusterTests {
         }
     }
 
+    /// The host keys cloud-init printed on each instance's console (GetConsoleOutput) are recorded
+    /// and pinned before cloudc's first SSH connection: that connection is checked, not trusted.
+    @Test func hostKeysFromTheConsoleArePinnedBeforeTheFirstConnection() async throws {
+        try await MotoServer.with { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config())
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 0, "start failed: \(start.stderr)")
+            #expect(start.stderr.contains("host keys (console output)"), "\(start.stderr)")
+            let up = try moto.inventory(cluster: "aws-demo")
+            let pinned = try String(contentsOfFile: user.stateDirectory + "/aws-demo.known_hosts", encoding: .utf8)
+            for id in up.live_instances {
+                let key = try #require(moto.hostKeys(of: id).first, "\(id)'s console was never read")
+                let address = try #require(up.addresses[id])
+                #expect(pinned.contains("\(address) \(key)\n"), "\(id): \(pinned)")
+            }
+            #expect(pinned.split(separator: "\n").count == up.live_instances.count)
+            let stop = await user.cloudc("stop", "aws-demo")
+            #expect(stop.status == 0, "\(stop.stderr)")
+        }
+    }
+
+    /// A policy without ec2:GetConsoleOutput: cloudc says the keys could not be read and trusts the
+    /// first contact, at once rather than after the two minutes it would wait for a console.
+    @Test func aPolicyThatDeniesTheConsoleIsSaidAndNotWaitedOn() async throws {
+        try await MotoServer.with(denied: ["ec2:GetConsoleOutput"]) { moto in
+            let user = try UserMachine(moto: moto, config: ec2Config())
+            let began = Date()
+            let start = await user.cloudc("start", "aws-demo", "--no-setup")
+            #expect(start.status == 0, "start failed: \(start.stderr)")
+            #expect(Date().timeIntervalSince(began) < 60, "waited on a console it may not read")
+            #expect(start.stderr.contains("Could not read the host keys of compute001, compute002, frontend001 ("), "\(start.stderr)")
+            #expect(start.stderr.contains("first SSH connection is trusted"), "\(start.stderr)")
+            let stop = await user.cloudc("stop", "aws-demo")
+            #expect(stop.status == 0, "\(stop.stderr)")
+        }
+    }
+
     @Test func wrongSecretKeyFailsClearlyAndCreatesNothing() async throws {
         try await MotoServer.with { moto in
             let wrong = "wrongSecretValue1234567890abcdefghijklmn"

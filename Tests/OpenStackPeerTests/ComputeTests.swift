@@ -449,5 +449,38 @@ extension OpenStackPeerTests {
                 #expect(state.floatingIPs.first?.description == "cloudc-c1")
             }
         }
+    
+        /// os-getConsoleOutput answers with the keys of Nova's sample and the server's console, where
+        /// cloud-init printed its host keys; Nova's schema and its 409 for a server not yet on a host.
+        @Test func theConsoleOutputActionShowsTheServersHostKeys() async throws {
+            try await OpenStackPeer.with(buildSeconds: 0.5) { peer in
+                let token = try await peer.token()
+                let id = try await peer.createServer(serverBody("c1-frontend-001"), token: token)
+                let early = try await peer.nova("POST", "/servers/\(id)/action", json: ["os-getConsoleOutput": [:]], token: token)
+                #expect(early.status == 409 && keys(early.json) == ["conflictingRequest"], "\(early.text)")
+                _ = try await peer.waitForStatus(id, "ACTIVE", token: token)
+
+                let answer = try await peer.nova("POST", "/servers/\(id)/action", json: ["os-getConsoleOutput": [:]], token: token)
+                #expect(answer.status == 200, "\(answer.text)")
+                #expect(keys(answer.json) == keys(try OpenStackPeer.novaSample("os-console-output/console-output-post-resp.json.tpl")))
+                let console = try #require(answer.json?["output"] as? String)
+                let recorded = try #require(try await peer.state().server("c1-frontend-001"))
+                #expect(!recorded.hostKeys.isEmpty)
+                for key in recorded.hostKeys { #expect(console.contains("\n\(key) root@c1-frontend-001\n"), "\(console)") }
+                #expect(console.contains("-----BEGIN SSH HOST KEY KEYS-----") && console.contains("-----END SSH HOST KEY KEYS-----"))
+
+                let tail = try await peer.nova("POST", "/servers/\(id)/action", json: ["os-getConsoleOutput": ["length": 2]], token: token)
+                #expect((tail.json?["output"] as? String)?.split(separator: "\n", omittingEmptySubsequences: false).count == 2, "\(tail.text)")
+                for bad: Any in [["length": -2], ["length": "x"], ["lines": 3]] {
+                    let refused = try await peer.nova("POST", "/servers/\(id)/action", json: ["os-getConsoleOutput": bad], token: token)
+                    #expect(refused.status == 400 && keys(refused.json) == ["badRequest"], "\(bad): \(refused.text)")
+                }
+                let unknown = try await peer.nova("POST", "/servers/\(id)/action", json: ["os-fly": [:]], token: token)
+                #expect(unknown.status == 400 && unknown.text.contains("There is no such action: os-fly"), "\(unknown.text)")
+                let missing = try await peer.nova("POST", "/servers/00000000-0000-0000-0000-000000000000/action",
+                                                  json: ["os-getConsoleOutput": [:]], token: token)
+                #expect(missing.status == 404)
+            }
+        }
     }
 }

@@ -89,6 +89,18 @@ import TestSupport
             }
             #expect(state.rejectedTokens == 0)
 
+            // The host keys each server's console shows (cloud-init's block, os-getConsoleOutput) were
+            // pinned under the address cloudc reaches it at, before any SSH connection.
+            #expect(start.stderr.contains("host keys (console output)"), "\(start.stderr)")
+            let pinned = try String(contentsOfFile: user.stateDirectory + "/uni.known_hosts", encoding: .utf8)
+            for server in state.servers {
+                #expect(!server.hostKeys.isEmpty)
+                for key in server.hostKeys {
+                    #expect(pinned.contains("\(server.floatingIP ?? "-") \(key)\n"), "\(server.name): \(pinned)")
+                }
+            }
+            #expect(pinned.split(separator: "\n").count == 4)
+
             let stopping = Date()
             let stop = await user.cloudc("stop")
             print(String(format: "timing: openstack stop of 4 nodes, 4 floating IPs, key pair, security group: %.2f s", Date().timeIntervalSince(stopping)))

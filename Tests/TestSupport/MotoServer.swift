@@ -7,32 +7,38 @@ public final class MotoServer: Sendable {
     public let accessKeyID: String
     public let secretAccessKey: String
     let daemon: Daemon
+    let hostKeysDirectory: String
 
     /// Starts a fresh server, runs `body`, and always stops the server by PID.
-    public static func with<T>(_ body: (MotoServer) async throws -> T) async throws -> T {
-        let server = try await MotoServer()
+    /// `denied`: EC2 actions the test user's IAM policy denies (`ec2:GetConsoleOutput`).
+    public static func with<T>(denied: [String] = [], _ body: (MotoServer) async throws -> T) async throws -> T {
+        let server = try await MotoServer(denied: denied)
         defer { server.stop() }
         return try await body(server)
     }
 
-    public init() async throws {
-        guard let moto = Run.which("moto_server") else {
+    public init(denied: [String] = []) async throws {
+        guard Run.which("moto_server") != nil, let python = Run.which("python3") else {
             throw PeerError("moto_server is not installed: pip install 'moto[server]==5.2.1' (the CI script does this)")
         }
         let port = try freeLocalPort()
+        let hostKeysDirectory = FileManager.default.temporaryDirectory.path + "/moto-\(port)-host-keys-\(UUID().uuidString)"
         var environment = ProcessInfo.processInfo.environment
+        environment["MOTO_PEER_HOST_KEYS"] = hostKeysDirectory
         environment["MOTO_ENABLE_AMI_VALIDATION"] = "true"
         environment["MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION"] = "true"
         environment["MOTO_ENABLE_KEYPAIR_VALIDATION"] = "true"
         environment["PYTHONUNBUFFERED"] = "1"
         let log = FileManager.default.temporaryDirectory.path + "/moto-\(port).log"
-        let daemon = try Daemon(moto, ["-H", "127.0.0.1", "-p", String(port)], environment: environment, logPath: log)
+        // moto_server, answering GetConsoleOutput with each instance's own cloud-init console.
+        let daemon = try Daemon(python, [Paths.peers + "/moto_peer.py", "-H", "127.0.0.1", "-p", String(port)],
+                                environment: environment, logPath: log)
         let endpoint = "http://127.0.0.1:\(port)"
         // Wait until it answers.
         _ = try await daemon.waitUntilReady("moto_server on port \(port)", seconds: 15, interval: 0.1) {
             URL(string: endpoint + "/moto-api/data.json").flatMap { try? Data(contentsOf: $0) }
         }
-        let setup = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/moto_setup.py", endpoint])
+        let setup = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/moto_setup.py", endpoint] + denied)
         guard setup.status == 0,
               let data = setup.stdout.data(using: .utf8),
               let key = try? JSONSerialization.jsonObject(with: data) as? [String: String],
@@ -41,12 +47,22 @@ public final class MotoServer: Sendable {
             throw PeerError("could not create a moto IAM user: \(setup.stderr.suffix(2000))")
         }
         self.daemon = daemon
+        self.hostKeysDirectory = hostKeysDirectory
         self.endpoint = endpoint
         self.accessKeyID = id
         self.secretAccessKey = secret
     }
 
-    public func stop() { daemon.stop() }
+    public func stop() {
+        daemon.stop()
+        try? FileManager.default.removeItem(atPath: hostKeysDirectory)
+    }
+
+    /// The SSH host keys (`type base64`) the peer gave an instance when its console was first read.
+    public func hostKeys(of instanceID: String) -> [String] {
+        guard let text = try? String(contentsOfFile: hostKeysDirectory + "/" + instanceID, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").map(String.init)
+    }
 
     /// What EC2 holds for a cluster, read with boto3 (not with cloudc's own client).
     public func inventory(cluster: String) throws -> EC2Inventory {
@@ -65,6 +81,7 @@ public struct EC2Inventory: Decodable, Sendable {
     public var security_groups: [String]
     public var instance_tags: [String: [String: String]]
     public var instance_types: [String: String]
+    public var addresses: [String: String]
     public var ssh_cidrs: [String]
     public var volumes: [String]
 }

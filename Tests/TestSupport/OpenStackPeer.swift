@@ -397,9 +397,12 @@ public struct OpenStackPeerState: Decodable, Sendable {
         /// The fault's message of a server in ERROR.
         public var fault: String?
         public var projectID: String
+        /// The SSH host keys (`type base64`) its console shows.
+        public var hostKeys: [String]
 
         enum CodingKeys: String, CodingKey {
             case id, name, status, metadata, networks, fault
+            case hostKeys = "host_keys"
             case flavorID = "flavor_id", imageID = "image_id", keyName = "key_name", securityGroups = "security_groups"
             case availabilityZone = "availability_zone", bootVolumeSize = "boot_volume_size"
             case fixedIP = "fixed_ip", floatingIP = "floating_ip", projectID = "project_id"

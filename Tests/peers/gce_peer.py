@@ -41,11 +41,12 @@ import unicodedata
 import urllib.parse
 import uuid
 
+from cloud_console import new_host_key
 from peer_http import PeerHandler, listen, serve
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 # Google's resources link to themselves under this base, whichever endpoint was called.
@@ -790,14 +791,6 @@ class Instance:
         if self.nat_ip and status in ("STAGING", "RUNNING"):
             resource["networkInterfaces"][0]["accessConfigs"][0]["natIP"] = self.nat_ip
         return resource
-
-
-def new_host_key():
-    """An ed25519 host key's public half as (type, base64), as `ssh-keygen -A` makes one."""
-    public = ed25519.Ed25519PrivateKey.generate().public_key()
-    line = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    kind, key = line.split(" ")[:2]
-    return kind, key
 
 
 class Seeded:

@@ -53,6 +53,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from cloud_console import boot_console, new_host_key
 from peer_http import PeerHandler, exit_with_parent, listen, serve
 
 LABELS = ("public", "internal", "region-two")
@@ -541,6 +542,7 @@ class Peer:
                     "networks": list(server.network_names), "availability_zone": server.requested_zone,
                     "boot_volume_size": server.boot_volume_size, "fixed_ip": fixed, "floating_ip": floating,
                     "fault": server.fault["message"] if server.fault else None, "project_id": server.project_id,
+                    "host_keys": [f"{kind} {key}" for kind, key in server.host_keys],
                 })
             return {
                 "servers": servers,
@@ -631,6 +633,8 @@ class Nova:
     def __init__(self, peer):
         self.peer = peer
         self.samples = peer.samples
+        self.console_tree, _ = self.samples.request_tree(["os-console-output/**/console-output-post-req.json.tpl"],
+                                                         ["os-getConsoleOutput"])
 
     def microversion(self, req):
         header = None
@@ -715,6 +719,8 @@ class Nova:
                     return 200, {"server": self.server_view(req, server, "server-get-resp.json.tpl")}
             if len(parts) == 2 and m == "DELETE":
                 return self.server_delete(req, parts[1])
+            if len(parts) == 3 and parts[2] == "action" and m == "POST":
+                return self.server_action(req, parts[1])
             if len(parts) == 3 and parts[2] == "metadata" and m == "GET":
                 with self.peer.lock:
                     return 200, {"metadata": dict(self.find_server(req, parts[1]).metadata)}
@@ -1005,6 +1011,36 @@ class Nova:
                 server.deleted_at = server.updated = time.time()
                 server.delete_seconds = self.peer.build_seconds
         return 204, None
+
+    def server_action(self, req, ident):
+        """POST /servers/{id}/action. Of Nova's actions only os-getConsoleOutput: the server's
+        console, where cloud-init printed its SSH host keys (Tests/peers/cloud_console.py)."""
+        body = req.nova_body()
+        if not isinstance(body, dict) or len(body) != 1:
+            raise nova_error(400, "Malformed request body")
+        action = next(iter(body))
+        if action != "os-getConsoleOutput":
+            raise nova_error(400, f"There is no such action: {action}")
+        # Nova's schema (servers' get_console_output): an object whose only key is `length`,
+        # an integer (or its text) of -1 or more, or null.
+        options = body[action]
+        check_type([action], options, "object")
+        check_keys(options, self.console_tree[action], [action])
+        length = options.get("length")
+        if length is not None:
+            if isinstance(length, bool) or not isinstance(length, (int, str)) \
+                    or not re.fullmatch(r"-?[0-9]+", str(length)) or int(length) < -1:
+                raise invalid_input(["length"], length, f"{length!r} is not valid under any of the given schemas")
+        with self.peer.lock:
+            server = self.find_server(req, ident)
+            status = server.status(time.time())[0]
+            if status == "BUILD":
+                # Not on a compute host yet: InstanceNotReady, which the API turns into a 409.
+                raise nova_error(409, f"Instance {server.id} is not ready")
+            lines = boot_console(server.hostname, server.host_keys, "DataSourceOpenStackLocal [net,ver=2]").split("\n")
+        if length is not None and int(length) >= 0:
+            lines = lines[-int(length):] if int(length) else []
+        return 200, {"output": "\n".join(lines)}
 
     def server_create(self, req):
         body = req.nova_body()
@@ -1299,7 +1335,7 @@ class Nova:
                     user_data=server_dict.get("user_data"), description=server_dict.get("description"),
                     tags=server_dict.get("tags") or [], admin_pass=secrets.token_urlsafe(9)[:12],
                     scheduler_hints=body.get("OS-SCH-HNT:scheduler_hints") or body.get("os:scheduler_hints") or {},
-                    fault=None,
+                    fault=None, host_keys=[new_host_key()],
                 )
                 if fault:
                     server.fault = {"code": 500, "created": now_iso(now + server.build_seconds), "message": fault["message"],

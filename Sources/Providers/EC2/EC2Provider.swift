@@ -313,6 +313,31 @@ public struct EC2Provider: CloudProvider {
         }
     }
 
+    // MARK: host keys
+
+    public var traits: ProviderTraits { ProviderTraits(hostKeySource: "console output") }
+
+    /// The host keys cloud-init printed on each instance's console (GetConsoleOutput; the latest
+    /// output where the instance type keeps it, else what EC2 buffered at the last state change).
+    public func hostKeys(nodes: [String: String]) async throws -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        for (node, id) in nodes {
+            var answer = try await callRaw("GetConsoleOutput", [("InstanceId", id), ("Latest", "true")],
+                                           handling: ["UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination", "InvalidInstanceID.NotFound"])
+            if case .failure(let error) = answer, error.code != "InvalidInstanceID.NotFound" {
+                answer = try await callRaw("GetConsoleOutput", [("InstanceId", id)], handling: ["InvalidInstanceID.NotFound"])
+            }
+            guard case .success(let xml) = answer, let encoded = xml.string("output"),
+                  let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) else { continue }
+            switch ConsoleHostKeys.read(String(decoding: data, as: UTF8.self)) {
+            case .keys(let keys): found[node] = keys
+            case .none: found[node] = []
+            case .notYet: continue
+            }
+        }
+        return found
+    }
+
     // MARK: parsing
 
     static func list(_ name: String, _ values: [String]) -> [(String, String)] {

@@ -500,7 +500,7 @@ public struct GCEProvider: CloudProvider {
 
     // MARK: host keys
 
-    public var traits: ProviderTraits { ProviderTraits(publishesHostKeys: true) }
+    public var traits: ProviderTraits { ProviderTraits(hostKeySource: "guest attributes") }
 
     /// The host keys each VM's guest agent published as guest attributes (`hostkeys/<type>` =
     /// base64 key, as gcloud reads them). A VM whose agent has not written them yet is left out.

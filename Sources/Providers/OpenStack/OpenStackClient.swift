@@ -230,6 +230,17 @@ public struct OpenStackClient: Sendable {
                            body: ["meta": [key: .string(value)]])
     }
 
+    /// The server's console log (`os-getConsoleOutput`, whole), or nil when the server is gone or
+    /// not yet placed on a host (Nova answers 404 and 409).
+    public func consoleOutput(_ id: String) async throws -> String? {
+        do {
+            return try await call(.compute, "POST", "servers/\(Self.segment(id))/action",
+                                  body: ["os-getConsoleOutput": [:]])["output"]?.string
+        } catch let error as OpenStackAPIError where error.status == 404 || error.status == 409 {
+            return nil
+        }
+    }
+
     // MARK: Glance
 
     public func images(named name: String) async throws -> [JSONValue] {

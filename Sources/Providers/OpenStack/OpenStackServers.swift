@@ -214,6 +214,29 @@ extension OpenStackProvider {
         }
     }
 
+    // MARK: host keys
+
+    public var traits: ProviderTraits { ProviderTraits(hostKeySource: "console output") }
+
+    /// The host keys cloud-init printed on each server's console.
+    public func hostKeys(nodes: [String: String]) async throws -> [String: [String]] {
+        let client = self.client
+        let answers = try await forEachBounded(Array(nodes), limit: concurrency) { pair -> (String, ConsoleHostKeys.Reading) in
+            let (node, id) = pair
+            guard let console = try await self.api({ try await client.consoleOutput(id) }) else { return (node, .notYet) }
+            return (node, ConsoleHostKeys.read(console))
+        }
+        var found: [String: [String]] = [:]
+        for (node, reading) in answers {
+            switch reading {
+            case .keys(let keys): found[node] = keys
+            case .none: found[node] = []
+            case .notYet: continue
+            }
+        }
+        return found
+    }
+
     // MARK: parsing
 
     static func instance(from server: JSONValue) -> CloudInstance? {
