@@ -24,6 +24,9 @@ public struct ClusterState: Sendable, Codable, Equatable {
     /// When `cloudc setup` last finished on every node; nil while a setup is due (new nodes,
     /// a failed or never-run setup).
     public var setupCompletedAt: Date?
+    /// A `resize` under way, recorded before it changes anything; cleared when it is done. One
+    /// found by a later command was interrupted: that command finishes it first.
+    public var resize: ResizeRecord?
 
     /// The group users log into: `frontend`, else the first group.
     public var frontendGroup: String? { spec.group(named: "frontend")?.name ?? spec.groups.first?.name }
@@ -69,6 +72,30 @@ public struct ClusterState: Sendable, Codable, Equatable {
     public static func newIncarnation() -> String {
         Hex.random(bytes: 6)
     }
+}
+
+/// One `resize ±N GROUP`: the size it goes to and the nodes it removes, fixed when it begins so
+/// that running it again after an interruption finishes it rather than repeating it.
+public struct ResizeRecord: Sendable, Codable, Equatable {
+    public var group: String
+    public var delta: Int
+    /// The group's node count once done.
+    public var count: Int
+    /// The nodes a shrink deletes, highest-numbered first (empty for a grow).
+    public var removing: [String]
+    /// A shrink that does not wait for the jobs on those nodes.
+    public var force: Bool
+    /// The cluster was configured when it began: the new nodes are configured too.
+    public var configured: Bool
+    public var startedAt: Date
+
+    public init(group: String, delta: Int, count: Int, removing: [String], force: Bool, configured: Bool, startedAt: Date) {
+        self.group = group; self.delta = delta; self.count = count; self.removing = removing
+        self.force = force; self.configured = configured; self.startedAt = startedAt
+    }
+
+    /// As the user typed it: `resize +1 compute`.
+    public var summary: String { "resize \(delta > 0 ? "+" : "")\(delta) \(group)" }
 }
 
 /// A cloud resource other than a VM that cloudc created for the cluster.

@@ -65,6 +65,7 @@ public struct Configurator: Sendable {
             report.roles.append(RoleReport(role: role.name, nodes: results, seconds: Date().timeIntervalSince(roleStart)))
             let failures = results.compactMap(\.failure)
             if !failures.isEmpty { throw SetupFailure.error(failures, cluster: target.cluster) }
+            Failpoint.kill(at: "setup.after-role.\(role.name)")
         }
         report.seconds = Date().timeIntervalSince(started)
         return report

@@ -23,6 +23,16 @@ public struct SlurmControl: Sendable {
         }
     }
 
+    /// The nodes SLURM has (every NodeName of the running slurmctld).
+    public func knownNodes() async throws -> Set<String> {
+        let result = try await shell.run("sinfo -h -N -o %N")
+        guard result.status == 0 else {
+            throw CloudcError(.remote, "sinfo failed on the frontend", fix: "check slurmctld there (cloudc ssh -- systemctl status slurmctld)",
+                              cause: SetupFailure.tail(result.stderr, lines: 3).joined(separator: " "))
+        }
+        return Set(result.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
     /// Job ids (with array task where there is one) running or about to run on these nodes.
     public func jobs(on nodes: [String]) async throws -> [String] {
         let result = try await shell.run("squeue -h -o %i -t RUNNING,COMPLETING,CONFIGURING -w \(shellQuote(nodes.joined(separator: ",")))")

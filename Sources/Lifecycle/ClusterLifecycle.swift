@@ -94,7 +94,8 @@ public struct ClusterLifecycle: Sendable {
         }
         if !plan.strays.isEmpty {
             let ids = plan.strays.map(\.id)
-            progress.report("Terminating \(ids.count) extra instance(s) no node owns: \(ids.joined(separator: ", "))")
+            let named = plan.strays.map { stray in stray.id + (stray.fault.map { " (\($0))" } ?? "") }
+            progress.report("Terminating \(ids.count) instance(s) that no node owns or that will never run: \(named.joined(separator: ", "))")
             try await provider.terminate(ids)
         }
         if !plan.adoptions.isEmpty { try store.save(state) }
@@ -120,6 +121,7 @@ public struct ClusterLifecycle: Sendable {
             progress.report("Launching \(request.nodes.count) \(group.name) node(s) (\(group.flavor)\(group.spot ? ", spot" : "")): \(request.nodes.joined(separator: ", "))")
         }
 
+        Failpoint.kill(at: "launch.before-call")
         // The groups launch at once; each result is recorded as it comes, and a failed launch
         // does not lose the others' (its own instances, if any, are adopted by tag on resume).
         let provider = self.provider

@@ -37,7 +37,9 @@ extension ClusterLifecycle {
             throw CloudcError(.usage, "cluster \(state.name) has no group '\(group)'")
         }
         let names = Set(nodes.map(\.name))
-        state.spec.groups[index].count = max(0, state.spec.groups[index].count - nodes.count)
+        // What the group keeps: its nodes but these (a run again after an interruption must
+        // not take them off the count twice).
+        state.spec.groups[index].count = state.nodes.filter { $0.group == group && !names.contains($0.name) }.count
         try store.save(state)
         let ids = Set(nodes.compactMap(\.instanceID))
         progress.report("Deleting \(nodes.map(\.name).sorted().joined(separator: ", "))")

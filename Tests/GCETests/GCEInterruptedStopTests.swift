@@ -10,6 +10,8 @@ import TestSupport
         KillPoint("while the deletes are in flight", line: "Terminating 4 instance(s)", delay: 0.2),
         KillPoint("between the instances and the firewalls", failpoint: "stop.after-terminate"),
         KillPoint("between the firewall rules", failpoint: "stop.after-delete.firewall"),
+        // Google refuses a second delete (resourceNotReady) while the first one's operation runs.
+        KillPoint("while a firewall delete runs", failpoint: "gce.after-firewall-delete-call"),
         KillPoint("after the cloud calls, before the state is removed", failpoint: "stop.before-forgetting"),
     ]
 
@@ -19,8 +21,9 @@ import TestSupport
             let user = try GCEClusterTests.user(peer)
             let start = await user.cloudc("start", "gce", "--no-setup")
             #expect(start.status == 0, "\(start.stderr)")
-            // Slow the cloud down so a kill lands while its operations run.
-            try await peer.settings(stepSeconds: 1.0)
+            // Slow the cloud down so a kill lands while its operations run (and, killed after a
+            // delete call, that delete still runs when the second stop asks again).
+            try await peer.settings(stepSeconds: point.failpoint == "gce.after-firewall-delete-call" ? 6.0 : 1.0)
             let killed = try await user.runCloudcKilled(["stop", "gce"], at: point)
             #expect(!killed.stderr.contains("Cluster gce is gone"), "the first stop finished: \(killed.stderr)")
             let between = try await peer.state()

@@ -41,41 +41,25 @@ struct Resize: AsyncParsableCommand {
         let began = Date()
         let count = try await wiring.store.withLock(name, command: "cloudc resize \(name) \(delta > 0 ? "+" : "")\(delta) \(group)") {
             var state = try wiring.loadState(name)
+            let count = { (state: ClusterState) in state.nodes.filter { $0.group == group }.count }
+            if let interrupted = try await wiring.finishInterruptedResize(&state),
+               interrupted.group == group, interrupted.delta == delta {
+                // The same command again: its retry, finished above, not a second resize.
+                wiring.progress.report("That was this resize: it is done now, and not repeated")
+                for line in NodeTable.render(state.nodes) { context.print(line) }
+                return count(state)
+            }
             let plan = try Planner.planResize(spec: state.spec, state: state, group: group, delta: delta)
-            let lifecycle = try wiring.lifecycle(for: wiring.cloudSpec(for: state))
             // A cluster left unconfigured (start --no-setup) stays so; a configured one is kept configured.
             let configured = state.spec.setup != nil && state.setupCompletedAt != nil
-            if delta > 0 {
-                wiring.progress.report("Adding \(plan.add.joined(separator: ", ")) to \(name)")
-                try await lifecycle.grow(&state, group: group, to: plan.newCount, publicKey: try wiring.readPublicKey(state.spec.login))
-                if configured { try await wiring.runSetup(&state) }
-            } else {
-                let names = plan.remove.map(\.name)
-                if configured, let frontend = state.frontend {
-                    let session = try await wiring.session(to: frontend, of: state)
-                    let slurm = SlurmControl(frontend: session, sudo: state.spec.login.user != "root")
-                    do {
-                        wiring.progress.report("Draining \(names.joined(separator: ", ")) in SLURM")
-                        try await slurm.drain(names, reason: "cloudc resize")
-                        if !force { try await slurm.waitForJobs(on: names, progress: wiring.progress) }
-                        await session.close()
-                    } catch {
-                        await session.close()
-                        throw error
-                    }
-                    // SLURM forgets the nodes before they go.
-                    try await wiring.runSetup(&state, excluding: Set(names))
-                }
-                let before = state
-                try await lifecycle.shrink(&state, group: group, removing: plan.remove)
-                try wiring.forgetReplacedNodes(before: before, after: state)
-                if configured {
-                    state.setupCompletedAt = Date()
-                    try wiring.store.save(state)
-                }
-            }
+            let record = ResizeRecord(group: group, delta: delta, count: plan.newCount, removing: plan.remove.map(\.name),
+                                      force: force, configured: configured, startedAt: Date())
+            if delta > 0 { wiring.progress.report("Adding \(plan.add.joined(separator: ", ")) to \(name)") }
+            state.resize = record
+            try wiring.store.save(state)
+            try await wiring.carryOut(record, &state)
             for line in NodeTable.render(state.nodes) { context.print(line) }
-            return state.nodes.filter { $0.group == group }.count
+            return count(state)
         }
         context.note(String(format: "Resized %@: group %@ has %d node(s) (%.1f s).",
                             name, group, count, Date().timeIntervalSince(began)))

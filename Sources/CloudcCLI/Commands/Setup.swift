@@ -17,7 +17,9 @@ struct Setup: AsyncParsableCommand {
         let name = try wiring.clusterName(self.name)
         try await wiring.store.withLock(name, command: "cloudc setup \(name)") {
             var state = try wiring.loadState(name)
-            try await wiring.runSetup(&state)
+            // A resize an interrupted command left is finished first (with its own setup).
+            let finished = try await wiring.finishInterruptedResize(&state)
+            if finished == nil || state.setupCompletedAt == nil { try await wiring.runSetup(&state) }
         }
     }
 }

@@ -58,6 +58,13 @@ struct Start: AsyncParsableCommand {
         }
 
         let began = Date()
+        if existing?.resize != nil {
+            // A resize an interrupted command left is finished first, to the size it asked for.
+            try await wiring.store.withLock(name, command: "cloudc start \(template) -n \(name) (finishing a resize)") {
+                var state = try wiring.loadState(name)
+                try await wiring.finishInterruptedResize(&state)
+            }
+        }
         let lifecycle = try wiring.lifecycle(for: spec.cloud)
         var state = try await lifecycle.start(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey,
                                               command: "cloudc start \(template) -n \(name)")

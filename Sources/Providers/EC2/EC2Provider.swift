@@ -234,7 +234,6 @@ public struct EC2Provider: CloudProvider {
         var parameters: [(String, String)] = [
             ("ImageId", image), ("InstanceType", group.flavor),
             ("MinCount", count), ("MaxCount", count),
-            ("ClientToken", request.token),
             ("KeyName", keyName), ("SecurityGroupId.1", securityGroup),
         ]
         if let subnet = settings.subnet { parameters.append(("SubnetId", subnet)) }
@@ -258,7 +257,7 @@ public struct EC2Provider: CloudProvider {
                            ("InstanceMarketOptions.SpotOptions.SpotInstanceType", "one-time"),
                            ("InstanceMarketOptions.SpotOptions.InstanceInterruptionBehavior", "terminate")]
         }
-        let answer = try await call("RunInstances", parameters)
+        let answer = try await runInstances(parameters, token: request.token)
         var instances = answer.items("instancesSet").compactMap(Self.instance(from:))
             .sorted { ($0.launchIndex ?? 0, $0.id) < ($1.launchIndex ?? 0, $1.id) }
         // Name each instance after its node, in launch order.
@@ -274,6 +273,22 @@ public struct EC2Provider: CloudProvider {
             instances[index].node = nodes[index]
         }
         return instances
+    }
+
+    /// RunInstances with `token` as its ClientToken. EC2 keeps a token after its instances are
+    /// gone (a spot reclaim, a delete in the console) and refuses it then
+    /// (IdempotentInstanceTerminated): such a launch goes on with the next token derived from it,
+    /// the same each time, so a run again after an interruption still finds its instances.
+    func runInstances(_ parameters: [(String, String)], token: String) async throws -> XMLElement {
+        var clientToken = token
+        for retry in 1...10 {
+            switch try await callRaw("RunInstances", parameters + [("ClientToken", clientToken)], handling: ["IdempotentInstanceTerminated"]) {
+            case .success(let answer): return answer
+            case .failure: clientToken = "\(token)-r\(retry)"
+            }
+        }
+        throw CloudcError(.invalidRequest, "EC2 refused 10 launch tokens of \(token) whose instances were terminated",
+                          fix: "run the command again later, or stop the cluster and start it anew")
     }
 
     /// Tags an instance with its node name.

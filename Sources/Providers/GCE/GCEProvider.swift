@@ -224,7 +224,11 @@ public struct GCEProvider: CloudProvider {
 
     public func delete(_ resource: ResourceRecord) async throws {
         guard resource.kind == .firewall else { return }
-        guard let operation = try await apiIfExists({ try await client.deleteFirewall(resource.name) }) else { return }
+        // A delete still running from an interrupted stop makes Google refuse another until it ends.
+        guard let operation = try await apiIfExists({ try await whenReady { try await client.deleteFirewall(resource.name) } }) else {
+            return
+        }
+        Failpoint.kill(at: "gce.after-firewall-delete-call")
         let done = try await api { try await client.wait(operation) }
         if let failure = done.errors.first, failure.code != "RESOURCE_NOT_FOUND" {
             throw GCEErrorMapper.operationError(done, call: "firewalls.delete \(resource.name)", zone: nil, project: project)
@@ -459,31 +463,36 @@ public struct GCEProvider: CloudProvider {
         throw CloudcError(.unavailable, "could not label instance \(name): its labels kept changing", fix: "run the command again")
     }
 
-    /// Asks Google to delete each instance (404: already gone); does not wait for the deletions.
-    /// How long a delete waits for an instance that is not ready to be deleted yet.
+    /// How long a delete waits for a resource that is not ready to be deleted yet.
     static let notReadyPatience: Double = 300
 
+    /// Asks Google to delete each instance (404: already gone); does not wait for the deletions.
     public func terminate(_ instanceIDs: [String]) async throws {
         let targets = try instanceIDs.map(Self.split)
         let client = self.client
         _ = try await api {
             try await forEachBounded(targets, limit: concurrency) { target in
-                // An instance still being created refuses deletion (400 resourceNotReady) until
-                // its insert operation ends: a stop right after a cut-short start meets that.
-                var pause = 1.0
-                let deadline = Date().addingTimeInterval(Self.notReadyPatience)
-                while true {
-                    do {
-                        _ = try await client.deleteInstance(target.name, zone: target.zone)
-                        return
-                    } catch let error as GCEAPIError where error.status == 404 {
-                        return
-                    } catch let error as GCEAPIError where error.status == 400 && error.reason == "resourceNotReady"
-                                && Date() < deadline {
-                        try await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
-                        pause = min(pause * 1.5, 10)
-                    }
+                // An instance still being created refuses deletion until its insert operation
+                // ends: a stop right after a cut-short start meets that.
+                do {
+                    _ = try await self.whenReady { try await client.deleteInstance(target.name, zone: target.zone) }
+                } catch let error as GCEAPIError where error.status == 404 {
                 }
+            }
+        }
+    }
+
+    /// Runs `body` again while Google answers 400 resourceNotReady (the resource's insert, or a
+    /// delete of it, still running), for up to `notReadyPatience` seconds.
+    func whenReady<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        var pause = 1.0
+        let deadline = Date().addingTimeInterval(Self.notReadyPatience)
+        while true {
+            do {
+                return try await body()
+            } catch let error as GCEAPIError where error.status == 400 && error.reason == "resourceNotReady" && Date() < deadline {
+                try await Task.sleep(nanoseconds: UInt64(pause * 1_000_000_000))
+                pause = min(pause * 1.5, 10)
             }
         }
     }

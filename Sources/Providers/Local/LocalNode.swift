@@ -111,6 +111,9 @@ public struct NodeMetadata: Sendable, Codable, Equatable {
     /// The node's SSH host public keys, read from its root right after they were made at boot
     /// (before anything on the network could answer for it).
     public var hostKeys: [String]?
+    /// The cloudc process booting the node (pid and start time, so a reused pid is not taken for
+    /// it): a node still `preparing` whose launcher is gone was cut short and will never boot.
+    public var launcher: ProcessIdentity?
 
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
@@ -129,6 +132,20 @@ public struct NodeMetadata: Sendable, Codable, Equatable {
     public var ip: String { String(address.split(separator: "/").first ?? "") }
 }
 
+/// One process, told apart from a later one that reuses its pid by its start time.
+public struct ProcessIdentity: Sendable, Codable, Equatable {
+    public var pid: Int32
+    /// Clock ticks after boot (field 22 of /proc/PID/stat).
+    public var startTime: UInt64
+
+    /// This process.
+    public static var current: ProcessIdentity? {
+        ProcessTable.startTime(getpid()).map { ProcessIdentity(pid: getpid(), startTime: $0) }
+    }
+
+    public var isAlive: Bool { ProcessTable.isAlive(pid) && ProcessTable.startTime(pid) == startTime }
+}
+
 /// Reading /proc: which processes run a node.
 enum ProcessTable {
     /// Whether `pid` is a live (not zombie) systemd-nspawn booting `directory`.
@@ -137,6 +154,14 @@ enum ProcessTable {
         let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard let program = words.first, program.hasSuffix("systemd-nspawn") else { return false }
         return words.contains("--directory=" + directory)
+    }
+
+    /// When `pid` started, in clock ticks after boot; nil if there is no such process.
+    static func startTime(_ pid: pid_t) -> UInt64? {
+        guard let stat = ProcFile.text("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command's closing parenthesis start at field 3 (state); starttime is 22.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
     /// Whether `pid` exists and is not a zombie.

@@ -314,9 +314,14 @@ public struct LocalProvider: CloudProvider {
         var claimed: [(files: NodeFiles, metadata: NodeMetadata)] = []
         for node in request.nodes {
             let files = layout.node(cluster: request.cluster, incarnation: request.incarnation, node: node)
-            if let metadata = files.readMetadata() {
+            if var metadata = files.readMetadata() {
                 if metadata.launchToken != request.token {
                     progress.report("\(node) exists from an earlier launch (\(metadata.launchToken)); using it")
+                }
+                if metadata.phase == .preparing {
+                    // This process boots it now.
+                    metadata.launcher = ProcessIdentity.current
+                    try files.writeMetadata(metadata)
                 }
                 claimed.append((files, metadata))
                 continue
@@ -328,15 +333,17 @@ public struct LocalProvider: CloudProvider {
             used.insert(address)
             // The metadata first: a folder is never left that `instances` does not list.
             try makeDirectory(files.directory, mode: 0o755)
-            let metadata = NodeMetadata(
+            var metadata = NodeMetadata(
                 id: Self.machineName(cluster: request.cluster, incarnation: request.incarnation, node: node),
                 cluster: request.cluster, incarnation: request.incarnation, group: request.group.name, node: node,
                 launchToken: request.token, address: "\(IPv4Network.format(address))/\(subnet.prefix)",
                 bridge: bridge, image: image, phase: .preparing, createdAt: Date())
+            metadata.launcher = ProcessIdentity.current
             try files.writeMetadata(metadata)
             for folder in [files.upper, files.work, files.root] { try makeDirectory(folder, mode: 0o755) }
             claimed.append((files, metadata))
         }
+        Failpoint.kill(at: "local.after-claim")
         return claimed
     }
 
@@ -352,13 +359,19 @@ public struct LocalProvider: CloudProvider {
         // still has its overlay mounted or its files, and the next stop must remove them.
         case (.terminating, _): state = .terminating
         case (_, true): state = .running
-        case (.preparing, false): state = .pending
+        // A launch cut short (its cloudc killed before the node booted) never finishes by itself:
+        // an error, so the next start deletes it and launches the node anew.
+        case (.preparing, false): state = metadata.launcher.map { !$0.isAlive } == true ? .error : .pending
         case (.booted, false): state = .stopped
+        }
+        let fault = switch state {
+        case .stopped: "its systemd-nspawn is not running (see \(files.logPath))"
+        case .error: "its launch was cut short: the cloudc that booted it (pid \(metadata.launcher?.pid ?? 0)) is gone"
+        default: String?.none
         }
         var instance = CloudInstance(
             id: metadata.id, node: metadata.node, group: metadata.group, launchToken: metadata.launchToken,
-            incarnation: metadata.incarnation, state: state, privateIP: metadata.ip, flavor: flavor,
-            fault: state == .stopped ? "its systemd-nspawn is not running (see \(files.logPath))" : nil)
+            incarnation: metadata.incarnation, state: state, privateIP: metadata.ip, flavor: flavor, fault: fault)
         instance.hostKeys = metadata.hostKeys ?? []
         return instance
     }
