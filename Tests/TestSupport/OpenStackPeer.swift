@@ -57,7 +57,7 @@ public final class OpenStackPeer: Sendable {
         return try await body(peer)
     }
 
-    /// `buildSeconds`: how long a new server stays in BUILD (and a deleted one in DELETED).
+    /// `buildSeconds`: how long a new server stays in BUILD (and a deleted one is still listed, task_state deleting).
     public init(buildSeconds: Double = 0.3) async throws {
         let started = Date()
         let peers = Paths.repoRoot + "/.peers"
@@ -182,7 +182,7 @@ public final class OpenStackPeer: Sendable {
 
     // MARK: - Settings, faults, state
 
-    /// How long a server created from now on stays in BUILD (and a deleted one in DELETED).
+    /// How long a server created from now on stays in BUILD (and a deleted one is still listed).
     public func settings(buildSeconds: Double) async throws {
         _ = try await control("POST", "/_peer/settings", ["build_seconds": buildSeconds])
     }
@@ -379,8 +379,10 @@ public struct OpenStackPeerState: Decodable, Sendable {
     public struct Server: Decodable, Sendable {
         public var id: String
         public var name: String
-        /// BUILD, ACTIVE, ERROR or DELETED (deleting, until gone).
+        /// BUILD, ACTIVE or ERROR (kept while it is deleted, until gone).
         public var status: String
+        /// A delete was asked for (Nova's task_state `deleting`); gone after build_seconds.
+        public var deleting: Bool
         public var metadata: [String: String]
         public var flavorID: String
         /// The image booted (from `imageRef`, or the boot volume's source image).
@@ -402,7 +404,7 @@ public struct OpenStackPeerState: Decodable, Sendable {
 
         enum CodingKeys: String, CodingKey {
             case id, name, status, metadata, networks, fault
-            case hostKeys = "host_keys"
+            case hostKeys = "host_keys", deleting
             case flavorID = "flavor_id", imageID = "image_id", keyName = "key_name", securityGroups = "security_groups"
             case availabilityZone = "availability_zone", bootVolumeSize = "boot_volume_size"
             case fixedIP = "fixed_ip", floatingIP = "floating_ip", projectID = "project_id"

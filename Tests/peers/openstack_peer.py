@@ -264,14 +264,25 @@ class Samples:
                     self.cache[path] = parse_sample(f.read())
             return copy.deepcopy(self.cache[path])
 
-    def request_tree(self, patterns, top_keys):
+    @staticmethod
+    def sample_version(path):
+        """The microversion a sample shows: its folder's (`v2.37/`), else its name's (`-v237`), else 2.1."""
+        folder = os.path.basename(os.path.dirname(path))
+        if folder.startswith("v2."):
+            return parse_version(folder[1:])
+        named = re.search(r"-v2(\d+)\.json", os.path.basename(path))
+        return (2, int(named.group(1))) if named else (2, 1)
+
+    def request_tree(self, patterns, top_keys, version=None):
         """The union of the keys of every request sample matching the glob patterns whose body has
-        one of top_keys, over all microversion folders."""
+        one of top_keys, over the microversions up to `version` (all of them when None)."""
         tree = {}
         files = []
         for pattern in patterns:
             files += glob.glob(os.path.join(self.root, pattern), recursive=True)
         for path in sorted(set(files)):
+            if version is not None and self.sample_version(path) > version:
+                continue
             with open(path) as f:
                 try:
                     body = parse_sample(f.read())
@@ -320,16 +331,29 @@ def conform(template, values, free=("addresses", "metadata", "extra_specs", "sch
 # Keys of Nova's server-create request schema (nova/api/openstack/compute/schemas/servers.py in
 # the same wheel) that none of its API samples shows; every other key comes from the samples.
 SCHEMA_ONLY_KEYS = [
-    (["server"], ["key_name", "config_drive", "block_device_mapping", "return_reservation_id", "min_count", "max_count"]),
-    (["server", "networks", "[]"], ["port", "fixed_ip", "uuid", "tag"]),
+    (["server"], ["key_name", "config_drive", "block_device_mapping", "return_reservation_id", "min_count", "max_count",
+                  "adminPass"]),
+    (["server", "networks", "[]"], ["port", "fixed_ip", "uuid"]),
     (["server", "block_device_mapping_v2", "[]"], [
         "virtual_name", "volume_id", "snapshot_id", "volume_size", "device_name", "delete_on_termination",
         "no_device", "connection_info", "source_type", "uuid", "image_id", "destination_type", "guest_format",
-        "device_type", "disk_bus", "boot_index", "tag", "volume_type"]),
+        "device_type", "disk_bus", "boot_index"]),
     (["server", "block_device_mapping", "[]"], [
         "virtual_name", "volume_id", "snapshot_id", "volume_size", "device_name", "delete_on_termination",
         "no_device", "connection_info"]),
     (["os:scheduler_hints"], []),
+]
+
+# Keys of Nova's schema added at a later microversion ((path, keys, first version)), and keys a
+# later microversion took out again ((path, key, the version from which it is refused)).
+SCHEMA_ONLY_KEYS_SINCE = [
+    (["server"], ["description"], (2, 19)),
+    (["server", "networks", "[]"], ["tag"], (2, 32)),
+    (["server", "block_device_mapping_v2", "[]"], ["tag"], (2, 32)),
+    (["server", "block_device_mapping_v2", "[]"], ["volume_type"], (2, 67)),
+]
+KEYS_REMOVED_AT = [
+    (["server"], "personality", (2, 57)),
 ]
 
 
@@ -402,9 +426,18 @@ class Server:
         self.__dict__.update(fields)
 
     def status(self, now):
-        """(status, vm_state, task_state, power_state). DELETED (task deleting) from the delete until it is gone."""
+        """(status, vm_state, task_state, power_state). From the delete until it is gone, Nova keeps
+        the status and vm_state the server had and sets task_state `deleting`."""
         if self.deleted_at is not None:
-            return "DELETED", "deleted", "deleting", 0
+            status, vm_state, _, power_state = self.live_status(self.deleted_at)
+            return status, vm_state, "deleting", power_state
+        return self.live_status(now)
+
+    def networked(self, now):
+        """Nova fills `addresses` once the network is allocated, part way through BUILD: `{}` before."""
+        return self.deleted_at is not None or now >= self.created + self.build_seconds / 2
+
+    def live_status(self, now):
         if now < self.created + self.build_seconds:
             return "BUILD", "building", "spawning", 0
         if self.fault:
@@ -435,15 +468,33 @@ class Peer:
                          Network("public", "203.0.113.0/24", True, ADMIN_PROJECT)]
         self.router_id = stable_uuid("router", "router1")
         self.server_create_tree = self._server_create_tree()
+        self.server_create_trees = {}
         self.keypair_create_tree, _ = samples.request_tree(["os-keypairs/**/keypairs-*post-req.json.tpl"], ["keypair"])
 
-    def _server_create_tree(self):
+    def _server_create_tree(self, version=None):
+        """The keys a server create may have at `version` (at any microversion when None): those of
+        Nova's samples up to it, and those of its schema that no sample shows."""
         tree, files = self.samples.request_tree(
-            ["servers/**/server-create-req*.json.tpl", "os-multiple-create/**/*post-req.json.tpl"], ["server"])
+            ["servers/**/server-create-req*.json.tpl", "os-multiple-create/**/*post-req.json.tpl"], ["server"], version)
         for path, keys in SCHEMA_ONLY_KEYS:
             add_keys(tree, path, keys)
+        for path, keys, since in SCHEMA_ONLY_KEYS_SINCE:
+            if version is None or version >= since:
+                add_keys(tree, path, keys)
+        for path, key, removed in KEYS_REMOVED_AT:
+            node = tree
+            for part in path:
+                node = node.get(part, {})
+            if version is not None and version >= removed:
+                node.pop(key, None)
         mark_free(tree, ["server", "metadata"], ["OS-SCH-HNT:scheduler_hints"], ["os:scheduler_hints"])
         return tree
+
+    def server_create_tree_at(self, version):
+        with self.lock:
+            if version not in self.server_create_trees:
+                self.server_create_trees[version] = self._server_create_tree(version)
+            return self.server_create_trees[version]
 
     # --- Keystone ------------------------------------------------------------------------
 
@@ -537,6 +588,7 @@ class Peer:
                                  if fip["port_id"] in server.port_ids), None)
                 servers.append({
                     "id": server.id, "name": server.name, "status": server.status(now)[0],
+                    "deleting": server.deleted_at is not None,
                     "metadata": server.metadata, "flavor_id": server.flavor["id"], "image_id": server.image_id,
                     "key_name": server.key_name, "security_groups": list(server.security_group_names),
                     "networks": list(server.network_names), "availability_zone": server.requested_zone,
@@ -917,7 +969,7 @@ class Nova:
                        "vcpus": flavor["vcpus"], "ram": flavor["ram"], "disk": flavor["disk"], "ephemeral": 0,
                        "swap": 0, "original_name": flavor["name"], "extra_specs": dict(flavor["extra_specs"])},
             "created": now_iso(server.created), "updated": now_iso(max(server.updated, launched if status != "BUILD" else 0)),
-            "addresses": self.addresses(server), "accessIPv4": "", "accessIPv6": "",
+            "addresses": self.addresses(server) if server.networked(now) else {}, "accessIPv4": "", "accessIPv6": "",
             "links": self.links(req, "servers", server.id),
             "key_name": server.key_name, "config_drive": "True" if server.config_drive else "",
             "progress": 0,
@@ -932,7 +984,7 @@ class Nova:
             "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda", "OS-EXT-SRV-ATTR:user_data": server.user_data,
             "OS-EXT-STS:power_state": power_state, "OS-EXT-STS:task_state": task_state, "OS-EXT-STS:vm_state": vm_state,
             "OS-SRV-USG:launched_at": (datetime.datetime.fromtimestamp(launched, datetime.timezone.utc)
-                                       .strftime("%Y-%m-%dT%H:%M:%S.%f") if status in ("ACTIVE", "DELETED") else None),
+                                       .strftime("%Y-%m-%dT%H:%M:%S.%f") if status == "ACTIVE" else None),
             "OS-SRV-USG:terminated_at": None,
             "os-extended-volumes:volumes_attached": [{"id": v, "delete_on_termination": True} for v in server.volumes],
             "security_groups": [{"name": name} for name in server.security_group_names],
@@ -949,8 +1001,8 @@ class Nova:
         template = template.get("server") or template["servers"][0]
         view = conform(template, self.server_values(req, server, now))
         status = server.status(now)[0]
-        if server.fault and status in ("ERROR", "DELETED") and not brief:
-            # Nova adds "fault" to a server in ERROR (or DELETED) that has one: its API reference's shape.
+        if server.fault and status == "ERROR" and not brief:
+            # Nova adds "fault" to a server in ERROR that has one: its API reference's shape.
             view["fault"] = {"code": server.fault["code"], "created": server.fault["created"],
                              "message": server.fault["message"], "details": server.fault["details"]}
         return view
@@ -1052,7 +1104,8 @@ class Nova:
         version = req.version
         if not isinstance(body, dict):
             raise invalid_input([], body, f"{body!r} is not of type 'object'")
-        tree = self.peer.server_create_tree
+        # The keys of this request's microversion, as Nova's schema for it has them.
+        tree = self.peer.server_create_tree_at(version)
         if "server" in body:
             server = body["server"]
             path = ["server"]
