@@ -848,6 +848,17 @@ def label_value_ok(value):
     return len(value) <= 63 and all(_label_char(c) for c in value)
 
 
+def check_labels(labels, field, errors):
+    """Google's rules for a resource's labels: at most 64, keys and values of its character set."""
+    if len(labels) > 64:
+        errors.invalid(field, "", "A resource can have at most 64 labels.")
+    for key, value in labels.items():
+        if not label_key_ok(key):
+            errors.invalid(field, "", LABEL_KEY_MESSAGE.format(key))
+        if not isinstance(value, str) or not label_value_ok(value):
+            errors.invalid(field, "", LABEL_VALUE_MESSAGE.format(value))
+
+
 class FieldErrors:
     """Google names every invalid field of a body at once (one entry each in errors[])."""
 
@@ -1683,6 +1694,31 @@ class Peer:
             self.events.append({"event": "instance.created", "name": name, "zone": ctx.zone, "time": ctx.now})
             return op.render(ctx.now)
 
+    def m_instances_setLabels(self, ctx):
+        """instances.setLabels: the instance's whole label set, with the fingerprint of the labels it
+        replaces. Google refuses a missing or stale fingerprint (412 conditionNotMet), so two
+        writers cannot undo each other's labels; the change is made at once, its Operation returned."""
+        self.check_zone(ctx)
+        request_id = self.request_id(ctx)
+        body = ctx.body or {}
+        errors = FieldErrors()
+        check_labels(body.get("labels") or {}, "labels", errors)
+        errors.raise_if_any()
+        with self.lock:
+            earlier = self.repeated(ctx, request_id)
+            if earlier is not None:
+                return earlier.render(ctx.now)
+            instance = self.find_instance(ctx)
+            if body.get("labelFingerprint") != instance.resource.get("labelFingerprint"):
+                raise ApiError(412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed")
+            instance.resource["labels"] = dict(body.get("labels") or {})
+            instance.resource["labelFingerprint"] = fingerprint()
+            self.counts["set_labels"] = self.counts.get("set_labels", 0) + 1
+            op = Operation(self, ctx.project, f"zones/{ctx.zone}", "setLabels", instance.path, instance.id,
+                           ctx.principal, self.step)
+            self.remember(ctx, request_id, op)
+            return op.render(ctx.now)
+
     def m_instances_delete(self, ctx):
         self.check_zone(ctx)
         request_id = self.request_id(ctx)
@@ -1848,14 +1884,7 @@ class Peer:
         disks, images = self.check_disks(ctx, body, name, errors)
         access_config = self.check_network_interfaces(ctx, body, errors)
 
-        labels = body.get("labels") or {}
-        if len(labels) > 64:
-            errors.invalid("resource.labels", "", "A resource can have at most 64 labels.")
-        for key, value in labels.items():
-            if not label_key_ok(key):
-                errors.invalid("resource.labels", "", LABEL_KEY_MESSAGE.format(key))
-            if not isinstance(value, str) or not label_value_ok(value):
-                errors.invalid("resource.labels", "", LABEL_VALUE_MESSAGE.format(value))
+        check_labels(body.get("labels") or {}, "resource.labels", errors)
 
         seen = set()
         total = 0

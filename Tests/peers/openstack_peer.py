@@ -773,6 +773,8 @@ class Nova:
                 return self.server_delete(req, parts[1])
             if len(parts) == 3 and parts[2] == "action" and m == "POST":
                 return self.server_action(req, parts[1])
+            if len(parts) == 4 and parts[2] == "metadata" and m == "PUT":
+                return self.metadata_item_update(req, parts[1], urllib.parse.unquote(parts[3]))
             if len(parts) == 3 and parts[2] == "metadata" and m == "GET":
                 with self.peer.lock:
                     return 200, {"metadata": dict(self.find_server(req, parts[1]).metadata)}
@@ -1063,6 +1065,40 @@ class Nova:
                 server.deleted_at = server.updated = time.time()
                 server.delete_seconds = self.peer.build_seconds
         return 204, None
+
+    def metadata_item_update(self, req, ident, key):
+        """PUT /servers/{id}/metadata/{key}: Nova's schema (`meta`, one item, key and value of 1-255
+        and 0-255 characters), the body's key must be the URI's, and the server must be in a state
+        that takes metadata (not BUILD: 409, as check_instance_state answers)."""
+        body = req.nova_body()
+        if not isinstance(body, dict):
+            raise invalid_input([], body, f"{body!r} is not of type 'object'")
+        if "meta" not in body:
+            raise invalid_input([], body, "'meta' is a required property")
+        extras = [k for k in body if k != "meta"]
+        if extras:
+            raise invalid_input([], body, unexpected(extras))
+        meta = body["meta"]
+        check_type(["meta"], meta, "object")
+        if not meta:
+            raise invalid_input(["meta"], meta, "{} does not have enough properties")
+        if len(meta) > 1:
+            raise invalid_input(["meta"], meta, f"{meta!r} has too many properties")
+        (item_key, value), = meta.items()
+        if not re.fullmatch(r"[a-zA-Z0-9-_:. ]{1,255}", item_key):
+            raise invalid_input(["meta"], meta, f"Additional properties are not allowed ({item_key!r} was unexpected)")
+        check_string(["meta", item_key], value, 0, 255)
+        if item_key != key:
+            raise nova_error(400, "Request body and URI mismatch")
+        with self.peer.lock:
+            server = self.find_server(req, ident)
+            status, vm_state, task_state, _ = server.status(time.time())
+            if vm_state not in ("active", "stopped", "paused", "suspended") or task_state is not None:
+                state = f"task_state {task_state}" if task_state else f"vm_state {vm_state}"
+                raise nova_error(409, f"Cannot 'update_instance_metadata' instance {server.id} while it is in {state}")
+            server.metadata[key] = value
+            server.updated = time.time()
+        return 200, {"meta": {key: value}}
 
     def server_action(self, req, ident):
         """POST /servers/{id}/action. Of Nova's actions only os-getConsoleOutput: the server's

@@ -194,8 +194,24 @@ extension OpenStackProvider {
         return instances.sorted { $0.id < $1.id }
     }
 
+    /// Nova takes metadata only from a server that has left BUILD (409 before): that is waited out,
+    /// since a launch cut short leaves servers still building.
     public func assign(node: String, cluster: String, instanceID: String) async throws {
-        try await api { try await client.setServerMetadata(instanceID, key: "cloudc-node", value: node) }
+        let client = self.client
+        let done: Bool? = try await poller.poll {
+            do {
+                try await client.setServerMetadata(instanceID, key: "cloudc-node", value: node)
+                return true
+            } catch let error as OpenStackAPIError where error.status == 409 {
+                return nil
+            } catch {
+                throw OpenStackErrorMapper.userError(error, source: credentialsSource)
+            }
+        }
+        guard done == true else {
+            throw CloudcError(.timeout, "server \(instanceID) did not leave BUILD to be named \(node) within \(Int(poller.timeout)) s",
+                              fix: "run the command again, or delete the server in the cloud's dashboard")
+        }
     }
 
     /// Releases each server's floating IP, then asks Nova to delete it (404: already gone).
