@@ -48,7 +48,7 @@ import TestSupport
         let holder = try Daemon("/usr/bin/env", ["python3", "-c", script, lockFile], environment: ProcessInfo.processInfo.environment,
                                 logPath: user.home.path + "/holder.log")
         defer { holder.stop() }
-        for _ in 0..<100 where !holder.log.contains("locked") { try await Task.sleep(nanoseconds: 50_000_000) }
+        try await waitUntil("the other process to hold the lock", seconds: 10) { holder.log.contains("locked") }
         let stop = await user.cloudc("stop", "alpha")
         #expect(stop.status == 1)
         #expect(stop.stderr.contains("in use by another cloudc process (pid \(holder.pid)"), "\(stop.stderr)")

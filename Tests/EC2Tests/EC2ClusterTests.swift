@@ -41,9 +41,12 @@ struct EC2ClusterTests {
             let rows = try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [[String: Any]] ?? []
             #expect(rows.count == 3)
             #expect(Set(rows.compactMap { $0["instance_id"] as? String }) == Set(up.live_instances))
+            // Each node's addresses are the ones EC2 (boto3) reports for its instance.
             for row in rows {
+                let id = row["instance_id"] as? String ?? "?"
                 #expect(row["state"] as? String == "running")
-                #expect((row["private_ip"] as? String)?.isEmpty == false)
+                #expect(row["private_ip"] as? String == up.private_ips[id] ?? nil, "\(row)")
+                #expect(row["public_ip"] as? String == up.public_ips[id] ?? nil, "\(row)")
                 #expect((row["public_ip"] as? String)?.isEmpty == false)
             }
             let table = await user.cloudc("list-nodes", "aws-demo")
@@ -55,7 +58,9 @@ struct EC2ClusterTests {
             let sshConfig = await user.cloudc("export", "-f", "ssh-config")
             #expect(sshConfig.status == 0, "\(sshConfig.stderr)")
             for row in rows {
-                let name = row["name"] as? String ?? "", privateIP = row["private_ip"] as? String ?? "", publicIP = row["public_ip"] as? String ?? ""
+                // The addresses as EC2 has them, not as cloudc listed them.
+                let id = row["instance_id"] as? String ?? ""
+                let name = up.instance_tags[id]?["cloudc:node"] ?? "", privateIP = (up.private_ips[id] ?? nil) ?? "-", publicIP = (up.public_ips[id] ?? nil) ?? "-"
                 #expect(sshConfig.stdout.contains(name == "frontend001"
                     ? "Host aws-demo aws-demo-frontend001\n    HostName \(publicIP)\n    User "
                     : "Host aws-demo-\(name)\n    HostName \(privateIP)\n    ProxyJump aws-demo-frontend001\n    HostKeyAlias \(publicIP)\n"),

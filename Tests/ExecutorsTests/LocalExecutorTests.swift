@@ -149,8 +149,10 @@ import TestSupport
         #expect(LocalSupervisor.processes(directory: run.directory).isEmpty)
         #expect(try await executor.status(run).map(\.state) == [.cancelled, .cancelled, .cancelled, .cancelled])
         #expect(FileManager.default.fileExists(atPath: run.directory + "/cancelled"))
-        // A second cancel has nothing left to do.
+        // A second cancel has nothing left to do: it succeeds and changes nothing.
         try await executor.cancel(run)
+        #expect(try await executor.status(run).map(\.state) == [.cancelled, .cancelled, .cancelled, .cancelled])
+        #expect(try Self.pgrep(run.directory).isEmpty)
 
         // A rerun of one cancelled task runs it; the others stay cancelled, during and after.
         #expect(FileManager.default.createFile(atPath: run.directory + "/go", contents: nil))

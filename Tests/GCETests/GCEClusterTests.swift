@@ -67,7 +67,14 @@ import TestSupport
             let nodes = await user.cloudc("list-nodes", "--json")
             let rows = try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [[String: Any]] ?? []
             #expect(rows.count == 4)
-            #expect(rows.allSatisfy { ($0["state"] as? String) == "running" && ($0["public_ip"] as? String)?.isEmpty == false })
+            // Each node's addresses are the ones the peer gave its instance.
+            for row in rows {
+                let node = row["name"] as? String ?? "?"
+                let instance = try #require(instances.first { $0.labels["cloudc-node"] == node }, "\(node) has no instance")
+                #expect(row["state"] as? String == "running")
+                #expect(row["private_ip"] as? String == instance.networkIP, "\(node): \(row)")
+                #expect(row["public_ip"] as? String == instance.natIP, "\(node): \(row)")
+            }
 
             let stop = await user.cloudc("stop")
             #expect(stop.status == 0, "\(stop.stderr)")

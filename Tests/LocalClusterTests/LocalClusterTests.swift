@@ -216,10 +216,22 @@ import TestSupport
         func ssh(_ config: String, _ host: String, _ command: String) async throws -> Run {
             try await Run.programOffPool("/usr/bin/ssh", ["-F", config, "-o", "BatchMode=yes", host, command])
         }
+        // Local compute nodes are reachable from this machine directly too, so the hop is proven by
+        // where each login comes from (the client address sshd hands the session): the frontend's
+        // address for the nodes behind it, not this machine's.
+        let frontendAddresses = try await ssh(out + "/lab.ssh", "lab", "hostname -I").stdout
+            .split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        #expect(!frontendAddresses.isEmpty)
+        func client(_ output: String) -> String {
+            output.split(separator: "\n").last.map { String($0.split(separator: " ").first ?? "") } ?? ""
+        }
         for (host, node) in [("lab", "frontend001"), ("lab-compute001", "compute001"), ("lab-compute002", "compute002"),
                              ("lab-gpu001", "gpu001")] {
-            let run = try await ssh(out + "/lab.ssh", host, "hostname")
-            #expect(run.status == 0 && run.stdout == node + "\n", "ssh -F lab.ssh \(host) hostname: \(run.stdout) \(run.stderr)")
+            let run = try await ssh(out + "/lab.ssh", host, "hostname; echo $SSH_CONNECTION")
+            #expect(run.status == 0 && run.stdout.hasPrefix(node + "\n"), "ssh -F lab.ssh \(host) hostname: \(run.stdout) \(run.stderr)")
+            let behindFrontend = node != "frontend001"
+            #expect(frontendAddresses.contains(client(run.stdout)) == behindFrontend,
+                    "\(host) was reached from \(client(run.stdout)) (frontend: \(frontendAddresses))")
         }
 
         // slurm.conf: what the frontend holds, read by the system ssh, against cloudc's export to a
@@ -244,11 +256,16 @@ import TestSupport
         #expect(hosts("frontend") == ["frontend001"] && hosts("compute") == ["compute001", "compute002"] && hosts("gpu") == ["gpu001"])
         #expect(Set((listed["lab"] as? [String: Any])?["children"] as? [String] ?? []) == ["frontend", "compute", "gpu"])
         let ran = try await Run.programOffPool(try Ansible.program("ansible"),
-                                               ["-i", out + "/hosts.ini", "lab", "-m", "raw", "-a", "hostname", "-o"],
+                                               ["-i", out + "/hosts.ini", "lab", "-m", "raw", "-a", "echo $(hostname) from ${SSH_CONNECTION%% *}", "-o"],
                                                environment: Ansible.environment(home: user.home.path))
         #expect(ran.status == 0, "ansible: \(ran.stdout) \(ran.stderr)")
         for node in ["frontend001", "compute001", "compute002", "gpu001"] {
-            #expect(ran.stdout.contains("\(node) | CHANGED | rc=0 | (stdout) \(node)"), "ansible on \(node): \(ran.stdout)")
+            let line = ran.stdout.split(separator: "\n").first { $0.hasPrefix("\(node) | CHANGED | rc=0 | (stdout) \(node) from ") } ?? ""
+            #expect(!line.isEmpty, "ansible on \(node): \(ran.stdout)")
+            // Through the frontend (the inventory's ProxyCommand) for every node behind it.
+            // (-o writes the output's line ends as `\n`; the address is the digits and dots after "from ".)
+            let from = String((line.components(separatedBy: " from ").last ?? "").prefix { $0.isNumber || $0 == "." })
+            #expect(frontendAddresses.contains(from) == (node != "frontend001"), "ansible reached \(node) from \(from)")
         }
 
         // ClusterJob logs in as User@Host of its block and submits to the Alloc partition.

@@ -171,9 +171,9 @@ extension LocalProviderTests {
             let pid = try #require(pid_t(String(contentsOfFile: files.pidPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
             // Kill it once the container has booted past its own systemd (its services run): killed
             // while nspawn still sets the container up, the container dies with it.
-            for _ in 0..<200 where HostView.processes(rootedAt: files.root).count < 3 { try await Task.sleep(nanoseconds: 100_000_000) }
+            try await waitUntil("the node's own services to run", seconds: 20, interval: 0.1) { HostView.processes(rootedAt: files.root).count >= 3 }
             kill(pid, SIGKILL)
-            for _ in 0..<50 where HostView.nspawnProcesses(under: files.root).count > 0 { try await Task.sleep(nanoseconds: 100_000_000) }
+            try await waitUntil("the killed systemd-nspawn to be gone", seconds: 5, interval: 0.1) { HostView.nspawnProcesses(under: files.root).isEmpty }
             let listed = try await cluster.provider.instances(cluster: cluster.access.cluster, incarnation: cluster.access.incarnation)
             #expect(listed.map(\.state) == [.stopped])
             #expect(listed.first?.fault?.contains(files.logPath) == true)

@@ -412,8 +412,7 @@ extension OpenStackPeerTests {
                 #expect(try await names("name=c1-compute") == ["c1-compute-001", "c1-compute-002"])
                 #expect(try await names("name=^c1-") == ["c1-compute-001", "c1-compute-002", "c1-frontend"])
                 #expect(try await names("name=compute-00%5B2%5D$") == ["c1-compute-002"])
-                try await Task.sleep(nanoseconds: 300_000_000)
-                #expect(try await names("status=ACTIVE").count == 4)
+                try await waitUntil("all 4 servers ACTIVE", seconds: 20) { try await names("status=ACTIVE").count == 4 }
                 #expect(try await names("status=BUILD").isEmpty)
                 let brief = try await peer.nova("GET", "/servers?name=c2", token: token)
                 #expect(((brief.json?["servers"] as? [[String: Any]]) ?? []).map { keys($0) } == [["id", "links", "name"]])
@@ -444,7 +443,9 @@ extension OpenStackPeerTests {
                 // A second delete while it goes is accepted, as Nova accepts it.
                 #expect(try await peer.nova("DELETE", "/servers/\(id)", token: token).status == 204)
 
-                try await Task.sleep(nanoseconds: 500_000_000)
+                try await waitUntil("the deleted server to be gone", seconds: 20) {
+                    try await peer.nova("GET", "/servers/\(id)", token: token).status == 404
+                }
                 let gone = try await peer.nova("GET", "/servers/\(id)", token: token)
                 #expect(gone.status == 404)
                 #expect(gone.novaFault?.name == "itemNotFound")

@@ -102,7 +102,9 @@ extension OpenStackPeerTests {
                 #expect(inUse.neutronError?.type == "SecurityGroupInUse")
                 #expect(inUse.neutronError?.message == "Security Group \(groupID) in use.")
                 #expect(try await peer.nova("DELETE", "/servers/\(server)", token: token).status == 204)
-                try await Task.sleep(nanoseconds: 300_000_000)
+                try await waitUntil("the server using the group to be gone", seconds: 20) {
+                    try await peer.nova("GET", "/servers/\(server)", token: token).status == 404
+                }
                 #expect(try await peer.neutron("DELETE", "/security-group-rules/\(ruleID)", token: token).status == 204)
                 #expect(try await peer.neutron("DELETE", "/security-groups/\(groupID)", token: token).status == 204)
                 let gone = try await peer.neutron("GET", "/security-groups/\(groupID)", token: token)

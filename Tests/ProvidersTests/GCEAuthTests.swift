@@ -50,9 +50,19 @@ import _CryptoExtras
         #expect(GoogleJWT.base64url(Data("a".utf8)) == "YQ")
     }
 
-    @Test func theSameTimeGivesTheSameAssertion() throws {
-        let jwt = try GoogleJWT(key: TestKeys.key, source: "k")
-        #expect(try jwt.assertion(issuedAt: issuedAt) == jwt.assertion(issuedAt: issuedAt))
+    /// RS256 (RSASSA-PKCS1-v1_5) is deterministic: OpenSSL signing the same input with the same
+    /// key gives the very signature cloudc made.
+    @Test func theSignatureIsTheOneOpenSSLMakes() throws {
+        let openssl = try #require(Run.which("openssl"), "openssl is needed (Debian's openssl package)")
+        let directory = try TemporaryDirectory("jwt-openssl")
+        let keyPath = directory.path + "/key.pem", inputPath = directory.path + "/input"
+        try TestKeys.privateKeyPEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let p = try parts(try GoogleJWT(key: TestKeys.key, source: "k").assertion(issuedAt: issuedAt))
+        try Data("\(p[0]).\(p[1])".utf8).write(to: URL(fileURLWithPath: inputPath))
+        let signed = try Run.program(openssl, ["dgst", "-sha256", "-sign", keyPath, "-out", directory.path + "/sig", inputPath])
+        try #require(signed.status == 0, "\(signed.stderr)")
+        let expected = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/sig"))
+        #expect(GoogleJWT.base64url(expected) == p[2])
     }
 
     @Test func aKeyThatIsNotRSAIsACredentialsErrorWithoutTheKey() throws {

@@ -232,7 +232,7 @@ struct SSHSessionTests {
         let socket = directory.path + "/agent.sock"
         let agent = try Daemon("/usr/bin/ssh-agent", ["-D", "-a", socket], environment: [:], logPath: directory.path + "/agent.log")
         defer { agent.stop() }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { try await Task.sleep(for: .milliseconds(50)) }
+        try await waitUntil("ssh-agent's socket", seconds: 10) { FileManager.default.fileExists(atPath: socket) }
         let plain = directory.path + "/id_plain"
         try FileManager.default.copyItem(atPath: key, toPath: plain)
         #expect(try Run.program("/usr/bin/ssh-keygen", ["-q", "-p", "-P", "pw one", "-N", "", "-f", plain]).status == 0)

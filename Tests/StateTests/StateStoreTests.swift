@@ -102,8 +102,8 @@ func mode(_ path: String) throws -> Int {
         let holder = try Daemon("/usr/bin/env", ["python3", "-c", script, store.directory + "/demo.lock"],
                                 environment: ProcessInfo.processInfo.environment, logPath: dir.path + "/holder.log")
         defer { holder.stop() }
-        for _ in 0..<50 where !(FileManager.default.contents(atPath: "/proc/locks").map { String(decoding: $0, as: UTF8.self).contains(" \(holder.pid) ") } ?? false) {
-            try await Task.sleep(nanoseconds: 50_000_000)
+        try await waitUntil("the other process to hold the lock", seconds: 10) {
+            ProcFile.text("/proc/locks")?.contains(" \(holder.pid) ") ?? false
         }
         let error = await #expect(throws: CloudcError.self) {
             try await store.withLock("demo", command: "test") { }

@@ -82,6 +82,8 @@ public struct EC2Inventory: Decodable, Sendable {
     public var instance_tags: [String: [String: String]]
     public var instance_types: [String: String]
     public var addresses: [String: String]
+    public var private_ips: [String: String?]
+    public var public_ips: [String: String?]
     public var ssh_cidrs: [String]
     public var volumes: [String]
 }

@@ -25,6 +25,8 @@ print(json.dumps({
     "security_groups": sorted(g["GroupId"] for g in groups),
     "instance_tags": {i["InstanceId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])} for i in live},
     "instance_types": {i["InstanceId"]: i["InstanceType"] for i in live},
+    "private_ips": {i["InstanceId"]: i.get("PrivateIpAddress") for i in live},
+    "public_ips": {i["InstanceId"]: i.get("PublicIpAddress") for i in live},
     # The address cloudc reaches each instance at: its public one, else its private one.
     "addresses": {i["InstanceId"]: i.get("PublicIpAddress") or i.get("PrivateIpAddress") for i in live},
     # Every volume of the account (a test's moto holds one cluster): what would still be billed.
