@@ -16,7 +16,11 @@ import TestSupport
             let run = try await Run.programOffPool("/bin/sh", ["-c", command])
             return ExecResult(status: run.status, stdout: run.stdout, stderr: run.stderr)
         }
-        func upload(_ data: [UInt8], to path: String, mode: Int32, owner: String?) async throws {}
+        func upload(_ data: [UInt8], to path: String, mode: Int32, owner: String?) async throws {
+            guard FileManager.default.createFile(atPath: path, contents: Data(data), attributes: [.posixPermissions: Int(mode)]) else {
+                throw CloudcError(.io, "cannot write \(path)")
+            }
+        }
         func download(_ path: String) async throws -> [UInt8] {
             guard let data = FileManager.default.contents(atPath: path) else { throw CloudcError(.notFound, "no file \(path)") }
             return [UInt8](data)

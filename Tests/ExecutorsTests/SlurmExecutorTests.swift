@@ -1,6 +1,8 @@
+import CloudcCore
 @testable import Executors
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct SlurmExecutorTests {
     func run(_ indexes: [Int], jobs: [String] = ["41"], offsets: [Int] = [0], resources: Resources = Resources()) -> RunRecord {
@@ -73,25 +75,62 @@ import Testing
         #expect(SlurmExecutor.statuses(output + "squeue-answered\n", run: record).map(\.state) == [.done, .failed, .failed])
     }
 
-    @Test func theLayoutScriptWritesEveryByte() async throws {
-        let files: [(path: String, text: String, mode: Int32)] = [("run.sh", "#!/bin/bash\necho 'hi'\n", 0o755), ("tasks/2/command", "echo \"$X\" ünï\n", 0o644)]
-        let script = SlurmExecutor.layoutScript(files, taskIndexes: [2])
+    /// The task files as the frontend gets them: one archive that GNU tar unpacks, every byte and
+    /// mode kept, a rerun's task folder emptied first.
+    @Test func theLayoutArchiveUnpacksEveryByteWithGNUTar() async throws {
+        let long = "tasks/2/" + String(repeating: "d", count: 120) + "/values.json"
+        let files: [(path: String, text: String, mode: Int32)] = [("run.sh", "#!/bin/bash\necho 'hi'\n", 0o755),
+                                                                  ("tasks/2/command", "echo \"$X\" ünï\n", 0o644),
+                                                                  ("tasks/2/empty", "", 0o644), (long, String(repeating: "x", count: 1500), 0o600)]
+        let archive = TarWriter.archive(files.map { ($0.path, Array($0.text.utf8), $0.mode) })
         let folder = FileManager.default.temporaryDirectory.path + "/layout-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try script.write(toFile: folder + "/.layout.sh", atomically: false, encoding: .utf8)
+        try Data(archive).write(to: URL(fileURLWithPath: folder + "/.layout.tar"))
+        try "tasks/2\0".write(toFile: folder + "/.layout.clear", atomically: false, encoding: .utf8)
         // What a first run left: a rerun starts its tasks without it.
         try FileManager.default.createDirectory(atPath: folder + "/tasks/2", withIntermediateDirectories: true)
         try "2\n".write(toFile: folder + "/tasks/2/exit", atomically: false, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [".layout.sh"]
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(try String(contentsOfFile: folder + "/tasks/2/command", encoding: .utf8) == "echo \"$X\" ünï\n")
-        #expect((try FileManager.default.attributesOfItem(atPath: folder + "/run.sh")[.posixPermissions] as? Int) == 0o755)
+        let unpacked = try Run.program("/bin/sh", ["-c", "cd \(folder) && \(SlurmExecutor.layoutCommand)"])
+        #expect(unpacked.status == 0 && unpacked.stderr.isEmpty, "\(unpacked.stderr)")
+        for file in files {
+            #expect(try String(contentsOfFile: folder + "/" + file.path, encoding: .utf8) == file.text, "\(file.path)")
+            #expect((try FileManager.default.attributesOfItem(atPath: folder + "/" + file.path)[.posixPermissions] as? Int) == Int(file.mode) & ~0o022)
+        }
         #expect(!FileManager.default.fileExists(atPath: folder + "/tasks/2/exit"))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/.layout.tar") && !FileManager.default.fileExists(atPath: folder + "/.layout.clear"))
+        // GNU tar lists exactly these entries.
+        try Data(archive).write(to: URL(fileURLWithPath: folder + "/again.tar"))
+        let listed = try Run.program("/bin/tar", ["-tf", folder + "/again.tar"])
+        #expect(listed.stdout.split(separator: "\n").map(String.init) == files.map(\.path))
+    }
+
+    /// Archives GNU tar makes (long names, a link, an empty file, a newline in a name, the POSIX
+    /// format's prefix field) read back entry by entry. (The harvest asks for --format=gnu.)
+    @Test(arguments: ["gnu", "ustar"])
+    func archivesGNUTarMakesAreRead(format: String) throws {
+        let top = try TemporaryDirectory("tar-read")
+        let long = String(repeating: "l", count: 90) + "/" + String(repeating: "m", count: 60)
+        let expected: [String: String] = ["1/stdout": "out\n", "1/empty": "", "2/a\nb": "newline", "2/\(long)": "deep",
+                                          "3/big": String(repeating: "0123456789", count: 600)]
+        for (path, text) in expected { _ = try top.write("t/" + path, text) }
+        #expect(symlink("/etc/passwd", top.path + "/t/1/link") == 0)
+        let made = try Run.program("/bin/tar", ["--format=\(format)", "-C", top.path + "/t", "-cf", top.path + "/a.tar", "."])
+        try #require(made.status == 0, "\(made.stderr)")
+        let entries = try TarReader.entries([UInt8](try Data(contentsOf: URL(fileURLWithPath: top.path + "/a.tar"))))
+        var files: [String: String] = [:]
+        for entry in entries where entry.isRegularFile {
+            files[String(entry.path.dropFirst(2))] = String(decoding: entry.data, as: UTF8.self)
+        }
+        #expect(files.keys.sorted() == expected.keys.sorted())
+        #expect(files == expected, "the contents differ")
+        #expect(entries.contains { $0.path == "./1/link" && !$0.isRegularFile })
+    }
+
+    @Test func aDamagedHeaderIsAnError() throws {
+        var archive = TarWriter.archive([("a", Array("x".utf8), 0o644)])
+        archive[10] ^= 0xff
+        #expect(throws: CloudcError.self) { try TarReader.entries(archive) }
+        #expect(try TarReader.entries(TarWriter.archive([("a", Array("x".utf8), 0o644)])).map(\.path) == ["a"])
     }
 }

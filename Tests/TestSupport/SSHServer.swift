@@ -23,8 +23,9 @@ public final class SSHServer: Sendable {
     /// `authorizedKeys` (paths of `.pub` files). `hostKeyName` picks the host key file in
     /// `directory`, generated when missing: a new name is a new host key.
     /// `alsoListenOn`: more loopback addresses (127.0.0.2, …) for a test that needs a second "host".
+    /// `extraConfig`: more sshd_config lines (`SetEnv PATH=…` for the sessions).
     public init(directory: String, authorizedKeys: [String], port: Int? = nil, hostKeyName: String = "ssh_host_ed25519_key",
-                alsoListenOn: [String] = []) async throws {
+                alsoListenOn: [String] = [], extraConfig: [String] = []) async throws {
         let sshd = "/usr/sbin/sshd"
         guard FileManager.default.isExecutableFile(atPath: sshd) else {
             throw PeerError("\(sshd) is missing: apt-get install openssh-server (scripts/install-deps.sh does this)")
@@ -65,6 +66,7 @@ public final class SSHServer: Sendable {
             MaxStartups 100
             Subsystem sftp /usr/lib/openssh/sftp-server
             LogLevel VERBOSE
+            \(extraConfig.joined(separator: "\n"))
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let log = directory + "/sshd-\(port)-\(hostKeyName).log"
