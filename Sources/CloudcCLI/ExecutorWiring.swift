@@ -50,14 +50,8 @@ extension Wiring {
         guard let frontend = state.frontend else {
             throw CloudcError(.state, "cluster \(state.name) has no frontend node", fix: "see its nodes with: cloudc list-nodes \(state.name)")
         }
-        let session = try await session(to: frontend, of: state)
-        do {
-            let result = try await body(SlurmExecutor(shell: session, partition: partition))
-            await session.close()
-            return result
-        } catch {
-            await session.close()
-            throw error
+        return try await withSession(to: frontend, of: state) { session in
+            try await body(SlurmExecutor(shell: session, partition: partition))
         }
     }
 

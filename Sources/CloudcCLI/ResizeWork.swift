@@ -30,8 +30,7 @@ extension Wiring {
             let removing = state.nodes.filter { record.removing.contains($0.name) }
             let names = removing.map(\.name).sorted()
             if record.configured, !names.isEmpty, let frontend = state.frontend {
-                let session = try await self.session(to: frontend, of: state)
-                do {
+                try await withSession(to: frontend, of: state) { session in
                     let slurm = SlurmControl(frontend: session, sudo: state.spec.login.user != "root")
                     // Run again, some of them may already be out of slurm.conf.
                     let listed = try await slurm.knownNodes().intersection(names).sorted()
@@ -41,10 +40,6 @@ extension Wiring {
                         Failpoint.kill(at: "resize.after-drain")
                         if !record.force { try await slurm.waitForJobs(on: listed, progress: progress) }
                     }
-                    await session.close()
-                } catch {
-                    await session.close()
-                    throw error
                 }
                 // SLURM forgets the nodes before they go.
                 try await runSetup(&state, excluding: Set(names))

@@ -81,6 +81,19 @@ extension Wiring {
         return report
     }
 
+    /// Runs `body` with a session to `node`, closed after it whether it returns or throws.
+    func withSession<T>(to node: NodeRecord, of state: ClusterState, _ body: (SSHSession) async throws -> T) async throws -> T {
+        let session = try await self.session(to: node, of: state)
+        do {
+            let value = try await body(session)
+            await session.close()
+            return value
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+
     /// A session to one node, pinning its host key on first contact.
     func session(to node: NodeRecord, of state: ClusterState) async throws -> SSHSession {
         guard let address = node.publicIP ?? node.privateIP, node.isReady else {

@@ -22,11 +22,7 @@ struct Wiring {
         return ConfigLoader.defaultPath(environment: context.environment, homeDirectory: context.homeDirectory)
     }
 
-    func expandTilde(_ path: String) -> String {
-        if path == "~" { return context.homeDirectory }
-        if path.hasPrefix("~/") { return context.homeDirectory + path.dropFirst() }
-        return path
-    }
+    func expandTilde(_ path: String) -> String { HomePath.expand(path, home: context.homeDirectory) }
 
     /// The config file; with no file (and no -c), the built-in config: template `local`.
     func loadConfig() throws -> CloudcConfig {

@@ -25,11 +25,7 @@ struct ConfigContext: Sendable {
     /// `~` and `~/…` become the home directory; other paths are left as written.
     /// Returns nil for `~user/…`, which cloudc does not resolve.
     func expandingTilde(_ path: String) -> String? {
-        guard path.hasPrefix("~") else { return path }
-        if path == "~" { return homeDirectory }
-        guard path.hasPrefix("~/") else { return nil }
-        let home = homeDirectory.hasSuffix("/") ? String(homeDirectory.dropLast()) : homeDirectory
-        return home + path.dropFirst()
+        HomePath.isOtherUsers(path) ? nil : HomePath.expand(path, home: homeDirectory)
     }
 }
 

@@ -9,7 +9,7 @@ struct NodeShell: Sendable {
     let sudo: Bool
 
     func run(_ script: String) async throws -> ExecResult {
-        let command = (sudo ? "sudo -n " : "") + "sh -c " + shellQuote(script)
+        let command = (sudo ? "sudo -n " : "") + "sh -c " + Shell.quote(script)
         return try await shell.exec(command, stdin: nil, onOutput: nil)
     }
 
@@ -22,18 +22,14 @@ struct NodeShell: Sendable {
         let staging = "/tmp/cloudc-\(UUID().uuidString.lowercased())"
         try await shell.upload(bytes, to: staging, mode: 0o600, owner: nil)
         let (user, group) = splitOwner(owner)
-        let result = try await run("install -m \(String(mode, radix: 8)) -o \(shellQuote(user))"
-                                   + (group.map { " -g \(shellQuote($0))" } ?? "")
-                                   + " \(staging) \(shellQuote(path)); status=$?; rm -f \(staging); exit $status")
+        let result = try await run("install -m \(String(mode, radix: 8)) -o \(Shell.quote(user))"
+                                   + (group.map { " -g \(Shell.quote($0))" } ?? "")
+                                   + " \(staging) \(Shell.quote(path)); status=$?; rm -f \(staging); exit $status")
         guard result.status == 0 else {
             throw CloudcError(.remote, "could not install \(path) on \(shell.endpoint.host)",
                               cause: SetupFailure.tail(result.stderr, lines: 3).joined(separator: " "))
         }
     }
-}
-
-func shellQuote(_ text: String) -> String {
-    "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 func splitOwner(_ owner: String) -> (String, String?) {
@@ -105,7 +101,7 @@ struct NodeRunner: Sendable {
             if filesChanged {
                 for service in role.restart where !started.contains(service) {
                     step = "restart \(service)"
-                    let result = try await shell.run("systemctl restart \(shellQuote(service))")
+                    let result = try await shell.run("systemctl restart \(Shell.quote(service))")
                     guard result.status == 0 else {
                         outcome.failure = await serviceFailure(step, service, result)
                         return outcome
@@ -164,9 +160,9 @@ struct NodeRunner: Sendable {
         }
         // One round trip: make the folders, then hash and stat every destination.
         let dirs = Set(wanted.map { ($0.0.dest as NSString).deletingLastPathComponent }).sorted()
-        var script = "mkdir -p " + dirs.map(shellQuote).joined(separator: " ") + "\n"
+        var script = "mkdir -p " + dirs.map(Shell.quote).joined(separator: " ") + "\n"
         for (file, _) in wanted {
-            let q = shellQuote(file.dest)
+            let q = Shell.quote(file.dest)
             script += "if [ -f \(q) ]; then echo \"$(sha256sum < \(q) | cut -d' ' -f1) $(stat -c '%a %U:%G' \(q))\"; else echo missing; fi\n"
         }
         let check = try await shell.run(script)
@@ -195,7 +191,7 @@ struct NodeRunner: Sendable {
     private func ensureServices(_ outcome: inout NodeOutcome) async throws -> Set<String> {
         var started = Set<String>()
         for service in role.services {
-            let q = shellQuote(service)
+            let q = Shell.quote(service)
             let check = try await shell.run("systemctl is-enabled --quiet \(q) && systemctl is-active --quiet \(q)")
             if check.status == 0 { outcome.ok += 1; continue }
             let result = try await shell.run("systemctl enable --quiet \(q) && systemctl restart \(q)")
@@ -212,7 +208,7 @@ struct NodeRunner: Sendable {
     /// A failed start or restart, with the service's own last log lines (its stderr rarely says why).
     private func serviceFailure(_ step: String, _ service: String, _ result: ExecResult) async -> SetupFailure {
         var failed = failure(step, result)
-        if let log = try? await shell.run("journalctl -u \(shellQuote(service)) -n 8 --no-pager -o cat 2>&1") {
+        if let log = try? await shell.run("journalctl -u \(Shell.quote(service)) -n 8 --no-pager -o cat 2>&1") {
             failed.stderrTail += SetupFailure.tail(log.stdout)
         }
         return failed

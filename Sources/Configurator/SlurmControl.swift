@@ -16,7 +16,7 @@ public struct SlurmControl: Sendable {
     /// Stops SLURM from giving these nodes new work; running jobs go on.
     public func drain(_ nodes: [String], reason: String) async throws {
         let list = nodes.joined(separator: ",")
-        let result = try await shell.run("scontrol update NodeName=\(shellQuote(list)) State=DRAIN Reason=\(shellQuote(reason))")
+        let result = try await shell.run("scontrol update NodeName=\(Shell.quote(list)) State=DRAIN Reason=\(Shell.quote(reason))")
         guard result.status == 0 else {
             throw CloudcError(.remote, "could not drain \(list) in SLURM", fix: "check `sinfo` on the frontend (cloudc ssh -- sinfo)",
                               cause: SetupFailure.tail(result.stderr, lines: 3).joined(separator: " "))
@@ -35,7 +35,7 @@ public struct SlurmControl: Sendable {
 
     /// Job ids (with array task where there is one) running or about to run on these nodes.
     public func jobs(on nodes: [String]) async throws -> [String] {
-        let result = try await shell.run("squeue -h -o %i -t RUNNING,COMPLETING,CONFIGURING -w \(shellQuote(nodes.joined(separator: ",")))")
+        let result = try await shell.run("squeue -h -o %i -t RUNNING,COMPLETING,CONFIGURING -w \(Shell.quote(nodes.joined(separator: ",")))")
         guard result.status == 0 else {
             throw CloudcError(.remote, "squeue failed on the frontend", cause: SetupFailure.tail(result.stderr, lines: 3).joined(separator: " "))
         }

@@ -65,7 +65,7 @@ public enum Grid {
                         groupIndex += 1
                     }
                 }
-                command.append(RunLayout.shellQuote(word))
+                command.append(Shell.quote(word))
             }
             let values = groups.indices.map { GridValue(name: names[$0], value: groups[$0].items[choice[$0]]) }
             tasks.append(GridTask(index: index, values: values, command: command.joined(separator: " ")))

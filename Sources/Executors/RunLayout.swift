@@ -1,3 +1,4 @@
+import CloudcCore
 import Foundation
 
 /// The run directory, the same for every executor:
@@ -47,9 +48,9 @@ public enum RunLayout {
 
     /// `values.env` of a task.
     public static func valuesEnv(_ task: GridTask, runDirectory: String) -> String {
-        var lines = ["export CLOUDC_TASK=\(task.index)", "export CLOUDC_RUN=\(shellQuote(runDirectory))"]
+        var lines = ["export CLOUDC_TASK=\(task.index)", "export CLOUDC_RUN=\(Shell.quote(runDirectory))"]
         for value in task.values {
-            lines.append("export \(variable(value.name))=\(shellQuote(value.value))")
+            lines.append("export \(variable(value.name))=\(Shell.quote(value.value))")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -74,10 +75,4 @@ public enum RunLayout {
         return files
     }
 
-    /// A word for a POSIX shell: as it is when it is safe, else in single quotes.
-    public static func shellQuote(_ word: String) -> String {
-        let safe = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
-        if !word.isEmpty, word.unicodeScalars.allSatisfy({ safe.contains($0) }) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
 }

@@ -56,11 +56,11 @@ public enum ShellExpansion {
         var out: [String] = []
         var i = 0
         for suspect in found {
-            out += words[i..<suspect.range.lowerBound].map(RunLayout.shellQuote)
+            out += words[i..<suspect.range.lowerBound].map(Shell.quote)
             out.append(suspect.quoted)
             i = suspect.range.upperBound
         }
-        out += words[i...].map(RunLayout.shellQuote)
+        out += words[i...].map(Shell.quote)
         return out.joined(separator: " ")
     }
 
@@ -80,7 +80,7 @@ public enum ShellExpansion {
                   return Set(values).count == length && looksExpanded(values)
               }) else { return nil }
         let values = Array(following.prefix(length))
-        return Suspect(words: [option] + values, quoted: "\(RunLayout.shellQuote(option)) '\(braceGroup(values))'",
+        return Suspect(words: [option] + values, quoted: "\(Shell.quote(option)) '\(braceGroup(values))'",
                        range: index..<(index + 1 + length))
     }
 

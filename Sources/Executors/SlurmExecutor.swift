@@ -42,7 +42,7 @@ public struct SlurmExecutor: Executor {
         let directory = run.directory
         let chosen = Set(run.taskIndexes)
         let tasks = run.spec.tasks.filter { chosen.contains($0.index) }
-        try await self.run("mkdir -p \(quote(directory))/work \(quote(directory))/logs", "creating \(directory)")
+        try await self.run("mkdir -p \(Shell.quote(directory))/work \(Shell.quote(directory))/logs", "creating \(directory)")
         if let local = run.spec.workDirectory {
             try await syncWork(from: local, to: directory + "/" + RunLayout.work, progress: progress)
         }
@@ -53,7 +53,7 @@ public struct SlurmExecutor: Executor {
         try await shell.upload(archive, to: directory + "/.layout.tar", mode: 0o600, owner: nil)
         let folders = tasks.map { RunLayout.taskDirectory($0.index) }.joined(separator: "\0") + "\0"
         try await shell.upload(Array(folders.utf8), to: directory + "/.layout.clear", mode: 0o600, owner: nil)
-        try await self.run("cd \(quote(directory)) && \(Self.layoutCommand)", "writing the tasks of \(run.id)")
+        try await self.run("cd \(Shell.quote(directory)) && \(Self.layoutCommand)", "writing the tasks of \(run.id)")
 
         let maxArraySize = try await self.maxArraySize()
         var jobIDs: [String] = []
@@ -62,7 +62,7 @@ public struct SlurmExecutor: Executor {
             let batch = Self.batchScript(run: run, chunk: chunk, partition: partition)
             let path = "\(directory)/submit-\(number + 1).sh"
             try await shell.upload(Array(batch.utf8), to: path, mode: 0o644, owner: nil)
-            let answer = try await self.run("sbatch --parsable \(quote(path))", "sbatch of \(run.id)")
+            let answer = try await self.run("sbatch --parsable \(Shell.quote(path))", "sbatch of \(run.id)")
             guard let id = answer.split(whereSeparator: \.isNewline).last?.split(separator: ";").first.map(String.init), !id.isEmpty else {
                 throw CloudcError(.remote, "sbatch answered '\(answer)' instead of a job id", fix: "check the cluster with: cloudc ssh -- squeue")
             }
@@ -74,8 +74,6 @@ public struct SlurmExecutor: Executor {
         progress.report("Submitted \(tasks.count) task(s) of \(run.id) as SLURM job\(jobIDs.count == 1 ? "" : "s") \(jobIDs.joined(separator: ", "))")
         return run
     }
-
-    func quote(_ text: String) -> String { RunLayout.shellQuote(text) }
 
     /// `MaxArraySize` of `scontrol show config` (SLURM's default 1001 when it does not say).
     func maxArraySize() async throws -> Int {
@@ -134,7 +132,7 @@ public struct SlurmExecutor: Executor {
         if let gpus = resources.gpus, gpus > 0 { lines.append("#SBATCH --gres=gpu:\(gpus)") }
         if let memory = resources.memory { lines.append("#SBATCH --mem=\(memory)") }
         if let time = resources.time { lines.append("#SBATCH --time=\(time)") }
-        lines.append("exec bash \(RunLayout.shellQuote(run.directory + "/" + RunLayout.wrapper)) $((SLURM_ARRAY_TASK_ID + \(chunk.offset)))")
+        lines.append("exec bash \(Shell.quote(run.directory + "/" + RunLayout.wrapper)) $((SLURM_ARRAY_TASK_ID + \(chunk.offset)))")
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -146,7 +144,7 @@ public struct SlurmExecutor: Executor {
     /// deletes remote files that are no longer there, so every task sees exactly the folder.
     func syncWork(from local: String, to remote: String, progress: any ProgressSink) async throws {
         let files = try Self.localFiles(local)
-        let listing = try await run("mkdir -p \(quote(remote)) && cd \(quote(remote)) && find . -type f -print0 | xargs -0 -r sha256sum",
+        let listing = try await run("mkdir -p \(Shell.quote(remote)) && cd \(Shell.quote(remote)) && find . -type f -print0 | xargs -0 -r sha256sum",
                                     "listing \(remote)")
         var remoteHashes: [String: String] = [:]
         for line in listing.split(whereSeparator: \.isNewline) {
@@ -164,9 +162,9 @@ public struct SlurmExecutor: Executor {
             return String(file.path[..<slash])
         }).sorted()
         if !folders.isEmpty || !stale.isEmpty {
-            var command = "cd \(quote(remote))"
-            if !folders.isEmpty { command += " && mkdir -p " + folders.map(quote).joined(separator: " ") }
-            if !stale.isEmpty { command += " && rm -f -- " + stale.map(quote).joined(separator: " ") }
+            var command = "cd \(Shell.quote(remote))"
+            if !folders.isEmpty { command += " && mkdir -p " + folders.map(Shell.quote).joined(separator: " ") }
+            if !stale.isEmpty { command += " && rm -f -- " + stale.map(Shell.quote).joined(separator: " ") }
             try await run(command, "preparing \(remote)")
         }
         for file in changed {
@@ -204,7 +202,7 @@ public struct SlurmExecutor: Executor {
     // MARK: state
 
     public func status(_ run: RunRecord) async throws -> [TaskStatus] {
-        let directory = quote(run.directory)
+        let directory = Shell.quote(run.directory)
         let jobs = run.jobIDs.joined(separator: ",")
         // One round trip: exit files, squeue's view, and sacct's when accounting is on. The task
         // folders are found, not listed on the command line: a grid of 30,000 tasks would pass
@@ -294,7 +292,7 @@ public struct SlurmExecutor: Executor {
         guard !tasks.isEmpty else { return }
         // Every task folder's files, found rather than named on the command line (an exec request
         // holds at most about 32 KiB: some 6,000 task numbers); those of other tasks are left out below.
-        let listing = try await self.run("cd \(quote(run.directory))/tasks && find . -mindepth 2 -type f -print0 2>/dev/null; true",
+        let listing = try await self.run("cd \(Shell.quote(run.directory))/tasks && find . -mindepth 2 -type f -print0 2>/dev/null; true",
                                          "listing the outputs of \(run.id)")
         let skipped: Set<String> = ["command", "values.env"]
         let wanted = Set(tasks.map(String.init))
@@ -324,11 +322,11 @@ public struct SlurmExecutor: Executor {
         let bundle = "\(run.directory)/.harvest-\(Hex.random(bytes: 6))"
         let names = files.map { $0.joined(separator: "/") }
         try await shell.upload(Array((names.joined(separator: "\0") + "\0").utf8), to: bundle + ".list", mode: 0o600, owner: nil)
-        let remove = "rm -f \(quote(bundle + ".list")) \(quote(bundle + ".tar"))"
+        let remove = "rm -f \(Shell.quote(bundle + ".list")) \(Shell.quote(bundle + ".tar"))"
         let archive: [UInt8]
         do {
             // tar's 1: a file changed while it was read (a task still writing); what it got is kept.
-            let packed = try await shell.exec("cd \(quote(run.directory))/tasks && tar --format=gnu --null --no-recursion -T \(quote(bundle + ".list")) -cf \(quote(bundle + ".tar"))",
+            let packed = try await shell.exec("cd \(Shell.quote(run.directory))/tasks && tar --format=gnu --null --no-recursion -T \(Shell.quote(bundle + ".list")) -cf \(Shell.quote(bundle + ".tar"))",
                                               stdin: nil, onOutput: nil)
             guard packed.status == 0 || packed.status == 1 else {
                 throw CloudcError(.remote, "packing the outputs of \(run.id) failed on \(shell.endpoint.host) (exit \(packed.status))",
@@ -353,7 +351,7 @@ public struct SlurmExecutor: Executor {
     }
 
     public func stderrTail(_ run: RunRecord, task: Int, lines: Int) async throws -> String {
-        let result = try await shell.exec("tail -n \(lines) \(quote(run.directory))/tasks/\(task)/stderr 2>/dev/null", stdin: nil, onOutput: nil)
+        let result = try await shell.exec("tail -n \(lines) \(Shell.quote(run.directory))/tasks/\(task)/stderr 2>/dev/null", stdin: nil, onOutput: nil)
         return result.stdout
     }
 }

@@ -39,13 +39,13 @@ public enum AnsibleInventoryFormat {
                     // ssh expands %-tokens in ProxyCommand, then the inner ssh in its own paths again.
                     let jump = ["ssh", "-i", escaping(handoff.privateKey, 2), "-o", "IdentitiesOnly=yes"]
                         + commonOptions(handoff, escapes: 2) + ["-W", "%h:%p", "\(handoff.user)@\(jumpAddress)"]
-                    sshOptions += ["-o", "ProxyCommand=" + jump.map(shellQuote).joined(separator: " ")]
+                    sshOptions += ["-o", "ProxyCommand=" + jump.map(Shell.quote).joined(separator: " ")]
                 }
                 let variables = [
                     ("ansible_host", address),
                     ("ansible_user", handoff.user),
                     ("ansible_ssh_private_key_file", escaping(handoff.privateKey, 1)),   // Ansible passes it as -o IdentityFile
-                    ("ansible_ssh_common_args", sshOptions.map(shellQuote).joined(separator: " ")),
+                    ("ansible_ssh_common_args", sshOptions.map(Shell.quote).joined(separator: " ")),
                 ]
                 lines.append(([node.name] + variables.map { "\($0.0)=\(iniQuote($0.1))" }).joined(separator: " "))
             }
@@ -80,21 +80,12 @@ public enum AnsibleInventoryFormat {
         return (clusterGroup, mapped)
     }
 
-    /// A word as POSIX `sh` and Python's `shlex.split` read it: bare when it holds only safe
-    /// characters, else in single quotes (a `'` inside written as `'"'"'`).
-    static func shellQuote(_ word: String) -> String {
-        let safe = !word.isEmpty && word.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "@%+=:,./_-".unicodeScalars.contains($0)
-        }
-        return safe ? word : "'" + word.replacingOccurrences(of: "'", with: "'\"'\"'") + "'"
-    }
-
     /// A value on an INI host line (split by Ansible like a shell line): bare when safe, in double
     /// quotes when it holds no `"` or `\` (easier to read around the single quotes inside),
     /// else single-quoted.
     static func iniQuote(_ value: String) -> String {
-        if shellQuote(value) == value { return value }
+        if Shell.quote(value) == value { return value }
         if !value.contains("\"") && !value.contains("\\") { return "\"\(value)\"" }
-        return shellQuote(value)
+        return Shell.quote(value)
     }
 }

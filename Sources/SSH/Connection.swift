@@ -317,7 +317,7 @@ final class Connection {
             }
 
             if let owner {
-                let chown = try exec("chown -- \(shellQuote(owner)) \(shellQuote(temporary))", stdin: nil, onOutput: nil)
+                let chown = try exec("chown -- \(Shell.quote(owner)) \(Shell.quote(temporary))", stdin: nil, onOutput: nil)
                 guard chown.status == 0 else {
                     throw CloudcError(.remote, "cannot make \(owner) the owner of \(path) on \(peer)",
                                       fix: "check that the user exists on the node and that \(endpoint.user) may change owners (root)",
@@ -345,7 +345,7 @@ final class Connection {
                 }
             }
             if renamed != 0 {
-                let move = try exec("mv -fT -- \(shellQuote(temporary)) \(shellQuote(path))", stdin: nil, onOutput: nil)
+                let move = try exec("mv -fT -- \(Shell.quote(temporary)) \(Shell.quote(path))", stdin: nil, onOutput: nil)
                 guard move.status == 0 else {
                     throw CloudcError(.remote, "cannot replace \(path) on \(peer)",
                                       fix: "check that \(endpoint.user) may write to \(directory.isEmpty ? "its home directory" : directory) and that \(path) is not a directory",
@@ -437,11 +437,6 @@ final class Connection {
             libssh2_session_disconnect_ex(session.raw, SSH_DISCONNECT_BY_APPLICATION, "cloudc closed the session", "")
         }
     }
-}
-
-/// `'text'` for a POSIX shell.
-func shellQuote(_ text: String) -> String {
-    "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 func withOptionalCString<Result>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> Result) -> Result {

@@ -1,4 +1,5 @@
 import Testing
+import CloudcCore
 @testable import Config
 
 /// The small pure parts the loader is built from.

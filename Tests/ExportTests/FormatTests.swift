@@ -183,10 +183,10 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
     }
 
     @Test func quoting() {
-        #expect(AnsibleInventoryFormat.shellQuote("%h:%p") == "%h:%p")
-        #expect(AnsibleInventoryFormat.shellQuote("a b") == "'a b'")
-        #expect(AnsibleInventoryFormat.shellQuote("it's") == "'it'\"'\"'s'")
-        #expect(AnsibleInventoryFormat.shellQuote("") == "''")
+        #expect(Shell.quote("%h:%p") == "%h:%p")
+        #expect(Shell.quote("a b") == "'a b'")
+        #expect(Shell.quote("it's") == "'it'\\''s'")
+        #expect(Shell.quote("") == "''")
         #expect(AnsibleInventoryFormat.iniQuote("x y") == "\"x y\"")
         #expect(AnsibleInventoryFormat.iniQuote("say \"hi\"") == "'say \"hi\"'")
     }

@@ -94,15 +94,7 @@ extension Wiring {
         guard let frontend = state.frontend else {
             throw CloudcError(.state, "cluster \(state.name) has no frontend node", fix: "see its nodes with: cloudc list-nodes \(state.name)")
         }
-        let session = try await session(to: frontend, of: state)
-        let result: ExecResult
-        do {
-            result = try await session.exec("base64 -w 0 \(path)")
-        } catch {
-            await session.close()
-            throw error
-        }
-        await session.close()
+        let result = try await withSession(to: frontend, of: state) { try await $0.exec("base64 -w 0 \(path)") }
         guard result.status == 0 else {
             let setupHint = state.spec.setup == nil
                 ? "its template has no setup: SLURM was never configured by cloudc"

@@ -252,11 +252,7 @@ extension AWSCredentialResolver {
         return trimmed
     }
 
-    func expandingTilde(_ path: String) -> String {
-        if path == "~" { return homeDirectory }
-        if path.hasPrefix("~/") { return homeDirectory + path.dropFirst() }
-        return path
-    }
+    func expandingTilde(_ path: String) -> String { HomePath.expand(path, home: homeDirectory) }
 
     /// `path` with the home directory shown as `~`, for messages.
     func display(_ path: String) -> String {

@@ -179,9 +179,5 @@ public struct GoogleCredentialResolver: Sendable {
         return value
     }
 
-    func expandTilde(_ path: String) -> String {
-        if path == "~" { return homeDirectory }
-        if path.hasPrefix("~/") { return homeDirectory + path.dropFirst() }
-        return path
-    }
+    func expandTilde(_ path: String) -> String { HomePath.expand(path, home: homeDirectory) }
 }

@@ -228,7 +228,7 @@ extension OpenStackCredentialResolver {
         guard let found = clouds[name] else {
             let names = clouds.keys.sorted()
             let has = names.isEmpty ? "which has no clouds" : "which has: \(names.joined(separator: ", "))"
-            let hint = Self.closest(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""
+            let hint = Suggestions.closest(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""
             let choose = names.isEmpty ? "a cloud name" : "one of \(names.joined(separator: ", "))"
             throw CloudcError(
                 .credentials,
@@ -334,11 +334,7 @@ extension OpenStackCredentialResolver {
         return value
     }
 
-    func expandingTilde(_ path: String) -> String {
-        if path == "~" { return homeDirectory }
-        if path.hasPrefix("~/") { return homeDirectory + path.dropFirst() }
-        return path
-    }
+    func expandingTilde(_ path: String) -> String { HomePath.expand(path, home: homeDirectory) }
 
     /// `path` with the home directory shown as `~`, for messages.
     func display(_ path: String) -> String {
@@ -349,28 +345,6 @@ extension OpenStackCredentialResolver {
 
     static func withoutTrailingSlash(_ path: String) -> String {
         path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-    }
-
-    /// The candidate closest to `word` if it is likely a typo of it (case ignored).
-    static func closest(to word: String, in candidates: [String]) -> String? {
-        let target = Array(word.lowercased())
-        guard !target.isEmpty else { return nil }
-        let limit = max(1, (target.count + 2) / 4)
-        var best: (name: String, distance: Int)?
-        for candidate in candidates {
-            let other = Array(candidate.lowercased())
-            var previous = Array(0...other.count)
-            for (i, left) in target.enumerated() {
-                var row = [i + 1]
-                for (j, right) in other.enumerated() {
-                    row.append(min(previous[j + 1] + 1, row[j] + 1, previous[j] + (left == right ? 0 : 1)))
-                }
-                previous = row
-            }
-            let distance = previous[other.count]
-            if distance <= limit, distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
-        }
-        return best?.name
     }
 }
 

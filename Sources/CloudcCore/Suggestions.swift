@@ -1,9 +1,9 @@
 /// "Did you mean …?" for misspelt keys and names.
-enum Suggestions {
+public enum Suggestions {
     /// The candidate closest to `word`, if one is close enough to be a likely typo.
     /// Case, `_` and `-` are ignored (`diskGB` finds `disk_gb`); a candidate that
     /// `word` begins or ends (`access_key` finds `access_key_id`) also counts.
-    static func closest(to word: String, in candidates: [String]) -> String? {
+    public static func closest(to word: String, in candidates: [String]) -> String? {
         let target = normalized(word)
         guard !target.isEmpty else { return nil }
         let limit = max(1, (target.count + 2) / 4)
@@ -23,7 +23,7 @@ enum Suggestions {
 
     /// Edit distance counting insertions, deletions, substitutions and swaps of two
     /// neighbouring characters (optimal string alignment), each as one edit.
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let left = Array(a), right = Array(b)
         if left.isEmpty { return right.count }
         if right.isEmpty { return left.count }
@@ -43,7 +43,7 @@ enum Suggestions {
     }
 
     /// `a, b, c` for messages.
-    static func list(_ names: [String]) -> String {
+    public static func list(_ names: [String]) -> String {
         names.isEmpty ? "(none)" : names.joined(separator: ", ")
     }
 
