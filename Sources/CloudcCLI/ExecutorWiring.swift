@@ -7,13 +7,11 @@ import State
 extension Wiring {
     var runs: RunStore { RunStore(home: context.cloudcHome) }
 
-    static let executorKinds = ["slurm", "local"]
-
     /// `--executor`, else the cluster template's `executor:`, else `slurm`.
-    func executorKind(_ flag: String?, state: ClusterState?) throws -> String {
-        let kind = flag ?? state?.spec.executor ?? "slurm"
-        guard Self.executorKinds.contains(kind) else {
-            throw CloudcError(.usage, "unknown executor '\(kind)'", fix: "use --executor slurm (the cluster's SLURM) or --executor local (this machine)")
+    func executorKind(_ flag: String?, state: ClusterState?) throws -> ExecutorKind {
+        guard let flag else { return state?.spec.executor ?? .slurm }
+        guard let kind = ExecutorKind(rawValue: flag) else {
+            throw CloudcError(.usage, "unknown executor '\(flag)'", fix: "use --executor slurm (the cluster's SLURM) or --executor local (this machine)")
         }
         return kind
     }
@@ -21,7 +19,7 @@ extension Wiring {
     /// The cluster a job command is about: the one named, else the current or only one; for the
     /// local executor a name need not be a running cluster (runs are kept under it all the same).
     func jobCluster(_ given: String?, executorFlag: String?) throws -> (name: String, state: ClusterState?) {
-        if executorFlag == "local" {
+        if executorFlag == ExecutorKind.local.rawValue {
             if let given {
                 try StateStore.validate(name: given)
                 return (given, try store.load(given))
@@ -40,9 +38,9 @@ extension Wiring {
 
     /// Runs `body` with the executor of `kind`; for `slurm`, over a session to the frontend that
     /// is closed afterwards.
-    func withExecutor<T: Sendable>(_ kind: String, state: ClusterState?, partition: String? = nil,
+    func withExecutor<T: Sendable>(_ kind: ExecutorKind, state: ClusterState?, partition: String? = nil,
                                    _ body: (any Executor) async throws -> T) async throws -> T {
-        if kind == "local" { return try await body(LocalExecutor()) }
+        if kind == .local { return try await body(LocalExecutor()) }
         guard let state else {
             throw CloudcError(.notFound, "there is no running cluster to submit to",
                               fix: "start one with: cloudc start TEMPLATE — or try the job here first with --executor local")

@@ -96,7 +96,7 @@ extension Wiring {
 
     /// A session to one node, pinning its host key on first contact.
     func session(to node: NodeRecord, of state: ClusterState) async throws -> SSHSession {
-        guard let address = node.publicIP ?? node.privateIP, node.isReady else {
+        guard let address = NodeRoute(node)?.address, node.isReady else {
             throw CloudcError(.state, "node \(node.name) of \(state.name) is not running (\(node.state.rawValue))",
                               fix: "bring it up with: cloudc start \(state.spec.template) -n \(state.name)")
         }
@@ -112,7 +112,7 @@ extension Wiring {
     /// under the address cloudc connects to, so the first connection is checked, not trusted.
     func pinOutOfBandKeys(_ state: ClusterState, into knownHosts: KnownHosts) throws {
         for node in state.nodes {
-            guard let keys = node.hostKeys, !keys.isEmpty, let address = node.publicIP ?? node.privateIP else { continue }
+            guard let keys = node.hostKeys, !keys.isEmpty, let address = NodeRoute(node)?.address else { continue }
             try knownHosts.pin(host: address, keys: keys)
         }
     }

@@ -191,10 +191,10 @@ public struct ClusterSpec: Sendable, Codable, Equatable {
     public var groups: [NodeGroupSpec]
     /// How `cloudc submit` runs jobs: `slurm` or `local`; nil: `slurm`. Absent from state files
     /// written before it existed, which still decode (an optional decodes as nil when missing).
-    public var executor: String?
+    public var executor: ExecutorKind?
 
     public init(template: String, cloud: CloudSpec, login: LoginSpec, setup: SetupSpec? = nil,
-                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec], executor: String? = nil) {
+                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec], executor: ExecutorKind? = nil) {
         self.template = template; self.cloud = cloud; self.login = login; self.setup = setup
         self.image = image; self.sshFrom = sshFrom; self.groups = groups; self.executor = executor
     }

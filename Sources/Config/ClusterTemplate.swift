@@ -15,12 +15,12 @@ public struct ClusterTemplate: Sendable, Equatable {
     /// CIDR allowed to reach SSH; nil means "the caller's own address".
     public var sshFrom: String?
     /// `slurm` or `local`; nil means the default (slurm).
-    public var executor: String?
+    public var executor: ExecutorKind?
     /// The node groups, in config order.
     public var groups: [NodeGroupSpec]
 
     public init(name: String, cloud: String, login: String, setup: String? = nil, image: String? = nil,
-                sshFrom: String? = nil, executor: String? = nil, groups: [NodeGroupSpec]) {
+                sshFrom: String? = nil, executor: ExecutorKind? = nil, groups: [NodeGroupSpec]) {
         self.name = name; self.cloud = cloud; self.login = login; self.setup = setup; self.image = image
         self.sshFrom = sshFrom; self.executor = executor; self.groups = groups
     }

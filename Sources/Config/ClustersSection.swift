@@ -6,7 +6,6 @@ struct ClustersSection {
     static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "groups"]
     static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb"]
     static let gpuKeys = ["type", "count"]
-    static let executors = ["slurm", "local"]
     static let defaultLogin = "default"
     static let localFlavor = "container"
 
@@ -59,13 +58,13 @@ struct ClustersSection {
             sshFrom = text
         }
 
-        var executor: String?
+        var executor: ExecutorKind?
         if let text = try map.string("executor"), let found = map["executor"] {
-            guard Self.executors.contains(text) else {
-                let hint = Suggestions.closest(to: text, in: Self.executors).map { "; did you mean '\($0)'?" } ?? ""
-                throw found.error("unknown executor '\(text)'\(hint)", fix: "use one of: \(Self.executors.joined(separator: ", "))")
+            guard let kind = ExecutorKind(rawValue: text) else {
+                let hint = Suggestions.closest(to: text, in: ExecutorKind.names).map { "; did you mean '\($0)'?" } ?? ""
+                throw found.error("unknown executor '\(text)'\(hint)", fix: "use one of: \(ExecutorKind.names.joined(separator: ", "))")
             }
-            executor = text
+            executor = kind
         }
 
         let groupsValue = try map.require("groups", "a cluster needs at least one node group",

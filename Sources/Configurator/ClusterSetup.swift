@@ -32,7 +32,7 @@ public struct ClusterSetup: Sendable {
         }
         let nodes = state.nodes.filter { !excluding.contains($0.name) }.compactMap { node -> SetupNode? in
             guard let privateIP = node.privateIP else { return nil }
-            return SetupNode(name: node.name, group: node.group, sshAddress: node.publicIP ?? privateIP, privateAddress: privateIP)
+            return SetupNode(name: node.name, group: node.group, sshAddress: NodeRoute(node)?.address ?? privateIP, privateAddress: privateIP)
         }.sorted { ($0.group == frontendGroup ? 0 : 1, $0.name) < ($1.group == frontendGroup ? 0 : 1, $1.name) }
         var groups = state.spec.groups.map(\.name)
         groups.removeAll { $0 == frontendGroup }

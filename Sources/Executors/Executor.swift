@@ -65,7 +65,7 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var id: String
     public var cluster: String
     /// `slurm` or `local`.
-    public var executor: String
+    public var executor: ExecutorKind
     public var createdAt: Date
     public var spec: JobSpec
     /// The run directory (see `RunLayout`): on the frontend for `slurm`, on this machine for `local`.
@@ -80,7 +80,7 @@ public struct RunRecord: Sendable, Codable, Equatable {
     /// MaxArraySize is split into arrays whose indexes restart at 1).
     public var arrayOffsets: [Int]
 
-    public init(id: String, cluster: String, executor: String, createdAt: Date, spec: JobSpec, directory: String,
+    public init(id: String, cluster: String, executor: ExecutorKind, createdAt: Date, spec: JobSpec, directory: String,
                 taskIndexes: [Int], jobIDs: [String] = [], rerunOf: String? = nil, arrayOffsets: [Int] = []) {
         self.id = id; self.cluster = cluster; self.executor = executor; self.createdAt = createdAt; self.spec = spec
         self.directory = directory; self.taskIndexes = taskIndexes; self.jobIDs = jobIDs; self.rerunOf = rerunOf

@@ -71,7 +71,7 @@ public struct Handoff: Sendable {
 
     /// The address cloudc itself connects to, and so the one its known_hosts pins the node's
     /// host key under: the public address where there is one, else the private one.
-    public static func pinnedAddress(of node: NodeRecord) -> String? { node.publicIP ?? node.privateIP }
+    public static func pinnedAddress(of node: NodeRecord) -> String? { NodeRoute(node)?.address }
 
     /// Where users connect to the node: the frontend at its pinned address; every other node at
     /// its private address, through the frontend.

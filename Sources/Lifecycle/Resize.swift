@@ -12,11 +12,7 @@ extension ClusterLifecycle {
         guard let index = state.spec.groups.firstIndex(where: { $0.name == group }) else {
             throw CloudcError(.usage, "cluster \(state.name) has no group '\(group)'")
         }
-        // Never open SSH to the world by default: start records the address it allowed.
-        guard let sshFrom = state.spec.sshFrom else {
-            throw CloudcError(.state, "the state of cluster \(state.name) records no ssh_from address to let SSH in from",
-                              fix: "run cloudc start \(state.name) again (it records one), or set ssh_from: in its template")
-        }
+        let sshFrom = try Self.recordedSSHFrom(state)
         state.spec.groups[index].count = count
         state.setupCompletedAt = nil
         try store.save(state)
@@ -28,6 +24,16 @@ extension ClusterLifecycle {
         try await attachPublicAddresses(&state)
         try await recordHostKeys(&state)
         try store.save(state)
+    }
+
+    /// The address SSH is let in from, as `start` recorded it. Never the whole internet by default:
+    /// a state without one is an error that says how to record one.
+    public static func recordedSSHFrom(_ state: ClusterState) throws -> String {
+        guard let sshFrom = state.spec.sshFrom else {
+            throw CloudcError(.state, "the state of cluster \(state.name) records no ssh_from address to let SSH in from",
+                              fix: "run cloudc start \(state.spec.template) -n \(state.name) again (it records one), or set ssh_from: in its template")
+        }
+        return sshFrom
     }
 
     /// Deletes `nodes` of `group`: the smaller count is recorded first (so a crash here leaves

@@ -36,7 +36,7 @@ struct ExampleConfigTests {
             NodeGroupSpec(name: "compute", count: 2, flavor: "container"),
         ])
         #expect(spec.image == "debian-12")
-        #expect(config.clusters["local"]?.executor == "slurm")
+        #expect(config.clusters["local"]?.executor == .slurm)
     }
 
     @Test func awsDemo() throws {

@@ -138,7 +138,7 @@ struct ExpansionAndDefaultsTests {
         #expect(config.templateNames == ["zeta", "alpha"])
         #expect(config.clusters["zeta"]?.groups.map(\.name) == ["z", "a"])
         #expect(config.clusters["alpha"] == ClusterTemplate(
-            name: "alpha", cloud: "gce", login: "default", image: "i", sshFrom: "2001:db8::/32", executor: "local",
+            name: "alpha", cloud: "gce", login: "default", image: "i", sshFrom: "2001:db8::/32", executor: .local,
             groups: [NodeGroupSpec(name: "m", count: 1, flavor: "f")]))
     }
 
@@ -168,7 +168,7 @@ struct ExpansionAndDefaultsTests {
             "clusters:",
             "  here: {cloud: gce, image: i, executor: local, groups: {m: {count: 1, flavor: f}}}",
             "  there: {cloud: gce, image: i, groups: {m: {count: 1, flavor: f}}}"))
-        #expect(try config.clusterSpec(template: "here").executor == "local")
+        #expect(try config.clusterSpec(template: "here").executor == .local)
         #expect(try config.clusterSpec(template: "there").executor == nil)
     }
 

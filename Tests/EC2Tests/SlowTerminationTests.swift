@@ -88,9 +88,9 @@ import TestSupport
                                credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"), source: "test"),
                                transport: script, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.001, maxDelay: 0.002))
         let provider = EC2Provider(client: client, settings: EC2Settings(region: "us-east-1"), credentialsSource: "test",
-                                   dependencyPoller: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 10))
+                                   dependencyPoller: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 120))
         let lifecycle = ClusterLifecycle(store: store, provider: provider, progress: SilentProgress(),
-                                         waiting: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 10))
+                                         waiting: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 120))
         let report = try await lifecycle.stop(name: "aws-demo", command: "test")
         #expect(report.terminated == ["i-0aaa"])
         #expect(try store.load("aws-demo") == nil)

@@ -29,7 +29,7 @@ import TestSupport
     }
 
     func record(_ directory: String) -> RunRecord {
-        RunRecord(id: "r1", cluster: "lab", executor: "slurm", createdAt: Date(timeIntervalSince1970: 0),
+        RunRecord(id: "r1", cluster: "lab", executor: .slurm, createdAt: Date(timeIntervalSince1970: 0),
                   spec: JobSpec(words: ["true"], names: [], tasks: [GridTask(index: 1, values: [], command: "true")], resources: Resources(),
                                 workDirectory: nil),
                   directory: directory, taskIndexes: [1], jobIDs: ["41"], arrayOffsets: [0])

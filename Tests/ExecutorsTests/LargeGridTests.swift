@@ -31,7 +31,7 @@ import TestSupport
 
         for size in Self.sizes {
             let tasks = (1...size).map { GridTask(index: $0, values: [GridValue(name: "seed", value: String($0))], command: "./train.sh --seed \($0)") }
-            let run = RunRecord(id: "grid\(size)", cluster: "lab", executor: "slurm", createdAt: Date(),
+            let run = RunRecord(id: "grid\(size)", cluster: "lab", executor: .slurm, createdAt: Date(),
                                 spec: JobSpec(words: ["./train.sh", "--seed", "{1..\(size)}"], names: ["seed"], tasks: tasks,
                                               resources: Resources(), workDirectory: nil),
                                 directory: directory.path + "/runs/grid\(size)", taskIndexes: Array(1...size), jobIDs: [], arrayOffsets: [])

@@ -24,7 +24,7 @@ import TestSupport
             let id = RunStore.newID(now: Date())
             let spec = JobSpec(words: words, names: grid.names, tasks: grid.tasks, resources: Resources(cpus: cpus),
                                workDirectory: work.path)
-            return RunRecord(id: id, cluster: "demo", executor: "local", createdAt: Date(), spec: spec,
+            return RunRecord(id: id, cluster: "demo", executor: .local, createdAt: Date(), spec: spec,
                              directory: store.localRunDirectory(cluster: "demo", id: id), taskIndexes: grid.tasks.map(\.index))
         }
     }

@@ -9,7 +9,7 @@ import TestSupport
         let grid = try Grid.expand(["python", "train.py", "--lr", "{0.1,0.01}"])
         let spec = JobSpec(words: ["python", "train.py", "--lr", "{0.1,0.01}"], names: grid.names, tasks: grid.tasks,
                            resources: Resources(cpus: 2, memory: "4G"), workDirectory: "/home/u/project")
-        return RunRecord(id: id, cluster: cluster, executor: "local", createdAt: Date(timeIntervalSince1970: seconds),
+        return RunRecord(id: id, cluster: cluster, executor: .local, createdAt: Date(timeIntervalSince1970: seconds),
                          spec: spec, directory: "/home/u/.cloudc/runs/\(cluster)/\(id)", taskIndexes: [1, 2])
     }
 

@@ -7,7 +7,7 @@ import TestSupport
 @Suite struct SlurmExecutorTests {
     func run(_ indexes: [Int], jobs: [String] = ["41"], offsets: [Int] = [0], resources: Resources = Resources()) -> RunRecord {
         let tasks = indexes.map { GridTask(index: $0, values: [], command: "true") }
-        return RunRecord(id: "r1", cluster: "lab", executor: "slurm", createdAt: Date(timeIntervalSince1970: 0),
+        return RunRecord(id: "r1", cluster: "lab", executor: .slurm, createdAt: Date(timeIntervalSince1970: 0),
                          spec: JobSpec(words: ["true"], names: [], tasks: tasks, resources: resources, workDirectory: nil),
                          directory: "/home/u/cloudc-runs/r1", taskIndexes: indexes, jobIDs: jobs, arrayOffsets: offsets)
     }

@@ -56,9 +56,9 @@ func mode(_ path: String) throws -> Int {
         let dir = try TemporaryDirectory()
         let store = StateStore(home: dir.path)
         var state = sampleState()
-        state.spec.executor = "local"
+        state.spec.executor = .local
         try store.save(state)
-        #expect(try store.load("demo")?.spec.executor == "local")
+        #expect(try store.load("demo")?.spec.executor == .local)
         let text = try String(contentsOfFile: store.path(of: "demo"), encoding: .utf8)
         let old = text.replacingOccurrences(of: "\"executor\" : \"local\",", with: "")
         #expect(old != text)

@@ -35,7 +35,8 @@ public final class MotoServer: Sendable {
                                 environment: environment, logPath: log)
         let endpoint = "http://127.0.0.1:\(port)"
         // Wait until it answers.
-        _ = try await daemon.waitUntilReady("moto_server on port \(port)", seconds: 15, interval: 0.1) {
+        // (Importing moto takes seconds, many more while the whole suite runs at once.)
+        _ = try await daemon.waitUntilReady("moto_server on port \(port)", seconds: 90, interval: 0.1) {
             URL(string: endpoint + "/moto-api/data.json").flatMap { try? Data(contentsOf: $0) }
         }
         let setup = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/moto_setup.py", endpoint] + denied)

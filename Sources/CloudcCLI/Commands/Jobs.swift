@@ -56,14 +56,14 @@ struct Jobs: AsyncParsableCommand {
         // and each run's reruns looked up once.
         let families = try Dictionary(uniqueKeysWithValues: chosen.map { ($0.id, try wiring.reruns(of: $0)) })
         let interval = max(0.2, self.interval)
-        let needsCluster = chosen.contains { $0.executor != "local" }
-        let states = try await wiring.withExecutor(needsCluster ? "slurm" : "local", state: state) { cluster in
+        let needsCluster = chosen.contains { $0.executor != .local }
+        let states = try await wiring.withExecutor(needsCluster ? .slurm : .local, state: state) { cluster in
             let local = LocalExecutor()
             var states: [String: [TaskStatus]] = [:]
             var lastLine = ""
             while true {
                 for run in chosen {
-                    let executor: any Executor = run.executor == "local" ? local : cluster
+                    let executor: any Executor = run.executor == .local ? local : cluster
                     states[run.id] = try await wiring.taskStates(of: run, reruns: families[run.id] ?? [], executor: executor)
                 }
                 let all = chosen.flatMap { states[$0.id] ?? [] }
@@ -89,7 +89,7 @@ struct Jobs: AsyncParsableCommand {
             for run in chosen {
                 let tasks = states[run.id] ?? []
                 func count(_ state: TaskState) -> String { "\(tasks.filter { $0.state == state }.count)" }
-                table.rows.append([run.id, run.executor, "\(tasks.count)", count(.pending), count(.running), count(.done),
+                table.rows.append([run.id, run.executor.rawValue, "\(tasks.count)", count(.pending), count(.running), count(.done),
                                    "\(tasks.filter { $0.state == .failed || $0.state == .cancelled }.count)",
                                    run.spec.words.joined(separator: " ")])
             }

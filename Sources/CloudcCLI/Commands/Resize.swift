@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudcCore
 import Configurator
 import Foundation
+import Lifecycle
 import Planner
 
 struct Resize: AsyncParsableCommand {
@@ -50,6 +51,8 @@ struct Resize: AsyncParsableCommand {
                 return count(state)
             }
             let plan = try Planner.planResize(spec: state.spec, state: state, group: group, delta: delta)
+            // Nothing is recorded that cannot be carried out: a grow needs the recorded ssh_from.
+            if delta > 0 { _ = try ClusterLifecycle.recordedSSHFrom(state) }
             // A cluster left unconfigured (start --no-setup) stays so; a configured one is kept configured.
             let configured = state.spec.setup != nil && state.setupCompletedAt != nil
             let record = ResizeRecord(group: group, delta: delta, count: plan.newCount, removing: plan.remove.map(\.name),

@@ -43,7 +43,7 @@ struct Ssh: AsyncParsableCommand {
                          "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
                          "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
                          "-o", "GlobalKnownHostsFile=/dev/null",
-                         "-l", login.user, "--", target.publicIP ?? target.privateIP ?? ""] + command
+                         "-l", login.user, "--", NodeRoute(target)?.address ?? ""] + command
         let status = try await context.runForeground(ssh, arguments)
         if status != 0 { throw ExitCode(status) }
     }

@@ -62,6 +62,8 @@ struct Start: AsyncParsableCommand {
             // A resize an interrupted command left is finished first, to the size it asked for.
             try await wiring.store.withLock(name, command: "cloudc start \(template) -n \(name) (finishing a resize)") {
                 var state = try wiring.loadState(name)
+                // A state from before ssh_from was recorded gets the one resolved now (the resize needs it).
+                if state.spec.sshFrom == nil { state.spec.sshFrom = sshFrom; try wiring.store.save(state) }
                 try await wiring.finishInterruptedResize(&state)
             }
         }

@@ -89,11 +89,11 @@ struct Submit: AsyncParsableCommand {
             let spec = JobSpec(words: command, names: names, tasks: tasks,
                                resources: Resources(cpus: cpus, gpus: gpus, memory: mem, time: time), workDirectory: work)
             let id = RunStore.newID(now: Date())
-            let directory = kind == "local" ? runs.localRunDirectory(cluster: cluster, id: id) : id
+            let directory = kind == .local ? runs.localRunDirectory(cluster: cluster, id: id) : id
             record = RunRecord(id: id, cluster: cluster, executor: kind, createdAt: Date(), spec: spec,
                                directory: directory, taskIndexes: tasks.map(\.index))
             let grid = names.isEmpty ? "" : " (grid over \(names.joined(separator: ", ")))"
-            progress.report("Submitting \(tasks.count) task(s)\(grid) to \(kind == "local" ? "this machine" : "cluster \(cluster)")")
+            progress.report("Submitting \(tasks.count) task(s)\(grid) to \(kind == .local ? "this machine" : "cluster \(cluster)")")
         }
         let partition = self.partition ?? ((gpus ?? record.spec.resources.gpus ?? 0) > 0 ? state?.spec.groups.first { $0.gpus != nil }?.name : nil)
         let submitted = try await wiring.withExecutor(record.executor, state: state, partition: partition) { executor in
