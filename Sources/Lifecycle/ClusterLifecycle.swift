@@ -26,41 +26,47 @@ public struct ClusterLifecycle: Sendable {
     /// `sshFrom` is the resolved CIDR for SSH; `publicKey` the login's public key line.
     public func start(name: String, spec: ClusterSpec, sshFrom: String, publicKey: String, command: String) async throws -> ClusterState {
         try await store.withLock(name, command: command) {
-            var state: ClusterState
-            if let existing = try store.load(name) {
-                guard existing.spec.template == spec.template else {
-                    throw CloudcError(.usage, "a cluster named '\(name)' already exists, started from template '\(existing.spec.template)'",
-                                      fix: "choose another name with -n NAME, or stop it first with: cloudc stop \(name)")
-                }
-                if existing.phase == .stopping {
-                    throw CloudcError(.usage, "cluster '\(name)' is being stopped",
-                                      fix: "finish that with: cloudc stop \(name) — then start it again")
-                }
-                state = existing
-                // A state from before ssh_from was recorded gets the one resolved now (resize needs it).
-                if state.spec.sshFrom == nil { state.spec.sshFrom = sshFrom }
-                progress.report(state.phase == .running
-                    ? "Cluster \(name) exists; checking that all its nodes are there"
-                    : "Resuming the start of cluster \(name) (incarnation \(state.incarnation))")
-            } else {
-                // Nothing is created, not even the state file, until the cloud accepted the spec.
-                progress.report("Checking image and instance types on \(spec.cloud.name)…")
-                try await provider.validate(spec)
-                state = ClusterState(name: name, incarnation: ClusterState.newIncarnation(), spec: spec, now: Date())
-                state.spec.sshFrom = sshFrom
-                try store.save(state)
-            }
-            let access = AccessRequest(cluster: name, incarnation: state.incarnation, sshFrom: state.spec.sshFrom ?? sshFrom,
-                                       publicKey: publicKey, loginUser: state.spec.login.user)
-            try await createResources(&state, access: access)
-            try await createNodes(&state, access: access)
-            try await waitUntilRunning(&state)
-            try await attachPublicAddresses(&state)
-            try await recordHostKeys(&state)
-            state.phase = .running
-            try store.save(state)
-            return state
+            try await startHoldingLock(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey)
         }
+    }
+
+    /// `start` for a caller that holds the cluster's lock already and keeps it for what follows
+    /// (`cloudc start` keeps it through the setup, so no other cloudc runs in between).
+    public func startHoldingLock(name: String, spec: ClusterSpec, sshFrom: String, publicKey: String) async throws -> ClusterState {
+        var state: ClusterState
+        if let existing = try store.load(name) {
+            guard existing.spec.template == spec.template else {
+                throw CloudcError(.usage, "a cluster named '\(name)' already exists, started from template '\(existing.spec.template)'",
+                                  fix: "choose another name with -n NAME, or stop it first with: cloudc stop \(name)")
+            }
+            if existing.phase == .stopping {
+                throw CloudcError(.usage, "cluster '\(name)' is being stopped",
+                                  fix: "finish that with: cloudc stop \(name) — then start it again")
+            }
+            state = existing
+            // A state from before ssh_from was recorded gets the one resolved now (resize needs it).
+            if state.spec.sshFrom == nil { state.spec.sshFrom = sshFrom }
+            progress.report(state.phase == .running
+                ? "Cluster \(name) exists; checking that all its nodes are there"
+                : "Resuming the start of cluster \(name) (incarnation \(state.incarnation))")
+        } else {
+            // Nothing is created, not even the state file, until the cloud accepted the spec.
+            progress.report("Checking image and instance types on \(spec.cloud.name)…")
+            try await provider.validate(spec)
+            state = ClusterState(name: name, incarnation: ClusterState.newIncarnation(), spec: spec, now: Date())
+            state.spec.sshFrom = sshFrom
+            try store.save(state)
+        }
+        let access = AccessRequest(cluster: name, incarnation: state.incarnation, sshFrom: state.spec.sshFrom ?? sshFrom,
+                                   publicKey: publicKey, loginUser: state.spec.login.user)
+        try await createResources(&state, access: access)
+        try await createNodes(&state, access: access)
+        try await waitUntilRunning(&state)
+        try await attachPublicAddresses(&state)
+        try await recordHostKeys(&state)
+        state.phase = .running
+        try store.save(state)
+        return state
     }
 
     func createResources(_ state: inout ClusterState, access: AccessRequest) async throws {
