@@ -2,14 +2,26 @@
 # Runs the whole test suite: builds, fetches the pinned test vectors, runs every test.
 # The peers it needs (moto_server, sshd, ssh-keygen, flock, and python3-venv + gcc + the Python headers
 # for Keystone's uWSGI) come from scripts/install-deps.sh.
+#
+# `scripts/test.sh --unit` runs the fast tier alone: no root, sshd, peer, local cluster or download
+# (config, planner, state, exports, configurator, providers against scripted answers, executors on
+# this machine), for iterating on a change; the full run is what CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+quiet_build() { swift build --build-tests 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Wrapping|Linking|Merging)' || true; }; }
+if [ "${1:-}" = "--unit" ]; then
+    quiet_build
+    exec timeout --signal=KILL 600 swift test --skip-build \
+        --filter '^(ConfigTests|PlannerTests|StateTests|ExportTests|ConfiguratorTests|ProvidersTests|ExecutorsTests)\.|SlowTerminationTests' \
+        --skip 'ProxyJumpTests|SigV4TestSuiteTests|AssignAgainstPeersTests|LargeGridTests|LocalExecutorTests|JobCommandsTests'
+fi
 
 bash Tests/peers/fetch-aws4-testsuite.sh
 bash Tests/peers/fetch-compute-discovery.sh
 bash Tests/peers/fetch-openstack.sh   # Keystone + uWSGI (a venv), its bootstrapped template, Nova's API samples
 # Quiet the per-file lines; the build's own exit status decides (pipefail).
-swift build --build-tests 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Wrapping|Linking|Merging)' || true; }
+quiet_build
 # Each test stops the peers it starts (by PID); the timeouts are the last line of defence.
 # The 30,000-task grid runs on its own afterwards: its minute of file work would starve the
 # tests running beside it.
