@@ -62,6 +62,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CloudcCore"], path: "Tests/TestSupport"),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
+        // The lifecycle against a cloud in memory that crashes where told: resume cases in milliseconds.
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "State", "CloudcCore", "TestSupport"]),
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: [
             "Providers", "TestSupport",

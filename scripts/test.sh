@@ -13,7 +13,7 @@ quiet_build() { swift build --build-tests 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\] 
 if [ "${1:-}" = "--unit" ]; then
     quiet_build
     exec timeout --signal=KILL 600 swift test --skip-build \
-        --filter '^(ConfigTests|PlannerTests|StateTests|ExportTests|ConfiguratorTests|ProvidersTests|ExecutorsTests)\.|SlowTerminationTests' \
+        --filter '^(ConfigTests|PlannerTests|StateTests|LifecycleTests|ExportTests|ConfiguratorTests|ProvidersTests|ExecutorsTests)\.|SlowTerminationTests' \
         --skip 'ProxyJumpTests|SigV4TestSuiteTests|AssignAgainstPeersTests|LargeGridTests|LocalExecutorTests|JobCommandsTests'
 fi
 
