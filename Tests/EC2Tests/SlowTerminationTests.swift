@@ -62,6 +62,17 @@ import TestSupport
         """)
     }
 
+    /// The real EC2 provider and lifecycle over `script`, polling fast; patience in seconds.
+    static func lifecycle(_ store: StateStore, _ script: EC2Script, groupPatience: Double, instancePatience: Double) throws -> ClusterLifecycle {
+        let client = EC2Client(endpoint: try #require(URL(string: "https://ec2.us-east-1.amazonaws.com/")), region: "us-east-1",
+                               credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"), source: "test"),
+                               transport: script, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.001, maxDelay: 0.002))
+        let provider = EC2Provider(client: client, settings: EC2Settings(region: "us-east-1"), credentialsSource: "test",
+                                   dependencyPoller: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: groupPatience))
+        return ClusterLifecycle(store: store, provider: provider, progress: SilentProgress(),
+                                waiting: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: instancePatience))
+    }
+
     @Test func stopWaitsOutShuttingDownThenTheBusySecurityGroup() async throws {
         let user = try UserMachine(moto: nil, config: ec2Config())
         let store = StateStore(home: user.home.path + "/.cloudc")
@@ -84,13 +95,7 @@ import TestSupport
             "DeleteKeyPair": [Self.ok("DeleteKeyPair")],
             "DescribeKeyPairs": [Self.ok("DescribeKeyPairs", "<keySet/>")],
         ])
-        let client = EC2Client(endpoint: try #require(URL(string: "https://ec2.us-east-1.amazonaws.com/")), region: "us-east-1",
-                               credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"), source: "test"),
-                               transport: script, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.001, maxDelay: 0.002))
-        let provider = EC2Provider(client: client, settings: EC2Settings(region: "us-east-1"), credentialsSource: "test",
-                                   dependencyPoller: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 120))
-        let lifecycle = ClusterLifecycle(store: store, provider: provider, progress: SilentProgress(),
-                                         waiting: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 120))
+        let lifecycle = try Self.lifecycle(store, script, groupPatience: 120, instancePatience: 120)
         let report = try await lifecycle.stop(name: "aws-demo", command: "test")
         #expect(report.terminated == ["i-0aaa"])
         #expect(try store.load("aws-demo") == nil)
@@ -113,13 +118,7 @@ import TestSupport
             "DescribeInstances": [Self.ok("DescribeInstances", "<reservationSet/>")],
             "DeleteSecurityGroup": [Self.error("DependencyViolation", "resource sg-0abc has a dependent object")],
         ])
-        let client = EC2Client(endpoint: try #require(URL(string: "https://ec2.us-east-1.amazonaws.com/")), region: "us-east-1",
-                               credentials: AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"), source: "test"),
-                               transport: script, retry: RetryPolicy(maxAttempts: 1, baseDelay: 0.001, maxDelay: 0.002))
-        let provider = EC2Provider(client: client, settings: EC2Settings(region: "us-east-1"), credentialsSource: "test",
-                                   dependencyPoller: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 0.2))
-        let lifecycle = ClusterLifecycle(store: store, provider: provider, progress: SilentProgress(),
-                                         waiting: Poller(initialDelay: 0.01, maxDelay: 0.02, timeout: 1))
+        let lifecycle = try Self.lifecycle(store, script, groupPatience: 0.2, instancePatience: 1)
         let error = await #expect(throws: CloudcError.self) { try await lifecycle.stop(name: "aws-demo", command: "test") }
         #expect(error?.message.contains("sg-0abc is still in use") == true, "\(String(describing: error))")
         #expect(error?.fix?.contains("cloudc stop again") == true)
