@@ -157,99 +157,27 @@ struct PassingHTTPFailure: Error {
     var response: HTTPResponse
 }
 
-/// Caches one access token and refreshes it ahead of expiry; however many tasks ask at once,
-/// only one request for a token is in flight, and they all share its answer.
-///
-/// The states are explicit (as soto-core's `ExpiringValue`): nothing yet, fetching the first,
-/// holding one, or holding one while fetching its successor.
+/// Caches one access token and refreshes it ahead of expiry (an `ExpiringCache`): the current
+/// token is handed out until `safetyMargin` before it expires while its successor is fetched.
 public actor GoogleAuth: GoogleTokenSource {
-    enum State {
-        case empty
-        case fetching(Task<AccessToken, Error>)
-        case ready(AccessToken)
-        case refreshing(AccessToken, Task<AccessToken, Error>)
-    }
-
     /// A token this close to expiry is not handed out; callers wait for the new one.
     static let safetyMargin: TimeInterval = 10
 
-    var state: State = .empty
-    let fetch: @Sendable () async throws -> AccessToken
-    let clock: @Sendable () -> Date
+    let cache: ExpiringCache<AccessToken>
     public nonisolated let source: String
 
     public init(fetcher: GoogleTokenFetcher, clock: @escaping @Sendable () -> Date = { Date() }) {
-        self.fetch = { try await fetcher.fetch() }
-        self.clock = clock
-        self.source = fetcher.credentials.source
+        self.init(source: fetcher.credentials.source, clock: clock) { try await fetcher.fetch() }
     }
 
     /// For tests: any way of getting a token.
     init(source: String, clock: @escaping @Sendable () -> Date = { Date() }, fetch: @escaping @Sendable () async throws -> AccessToken) {
-        self.fetch = fetch; self.clock = clock; self.source = source
+        self.source = source
+        self.cache = ExpiringCache(clock: clock, refreshAt: { $0.refreshAt },
+                                   usableUntil: { $0.expiresAt - GoogleAuth.safetyMargin }, fetch: fetch)
     }
 
-    public func accessToken() async throws -> Secret {
-        let now = clock()
-        switch state {
-        case .empty:
-            return try await wait(for: start()).value
-        case .fetching(let task):
-            return try await wait(for: task).value
-        case .ready(let token):
-            if now < token.refreshAt { return token.value }
-            let task = start()
-            if now < token.expiresAt - Self.safetyMargin {
-                // Still good: hand it out and let the successor arrive in the background.
-                state = .refreshing(token, task)
-                Task { _ = try? await self.wait(for: task) }
-                return token.value
-            }
-            return try await wait(for: task).value
-        case .refreshing(let token, let task):
-            if now < token.expiresAt - Self.safetyMargin { return token.value }
-            return try await wait(for: task).value
-        }
-    }
+    public func accessToken() async throws -> Secret { try await cache.value().value }
 
-    public func invalidate() {
-        switch state {
-        case .ready, .refreshing: state = .empty
-        case .empty, .fetching: break
-        }
-    }
-
-    /// Starts a fetch and records it (keeping a still-valid token alongside).
-    func start() -> Task<AccessToken, Error> {
-        let fetch = self.fetch
-        let task = Task { try await fetch() }
-        switch state {
-        case .ready(let token), .refreshing(let token, _):
-            state = clock() < token.expiresAt - Self.safetyMargin ? .refreshing(token, task) : .fetching(task)
-        case .empty, .fetching:
-            state = .fetching(task)
-        }
-        return task
-    }
-
-    /// Awaits `task` and settles the state, unless another fetch has replaced it meanwhile.
-    func wait(for task: Task<AccessToken, Error>) async throws -> AccessToken {
-        do {
-            let token = try await task.value
-            if isCurrent(task) { state = .ready(token) }
-            return token
-        } catch {
-            if isCurrent(task) {
-                if case .refreshing(let old, _) = state { state = .ready(old) } else { state = .empty }
-            }
-            throw error
-        }
-    }
-
-    func isCurrent(_ task: Task<AccessToken, Error>) -> Bool {
-        switch state {
-        case .fetching(let current), .refreshing(_, let current): return current == task
-        case .empty, .ready: return false
-        }
-    }
+    public func invalidate() async { await cache.invalidate() }
 }

@@ -52,47 +52,28 @@ public struct KeystoneEndpoint: Sendable, Equatable {
 /// However many tasks ask at once, one authentication is in flight and all share its answer;
 /// a failed one is not cached, so the next call tries again.
 public actor KeystoneSession {
-    enum State {
-        case empty
-        case authenticating(Task<KeystoneToken, Error>)
-        case ready(KeystoneToken)
-    }
-
     public nonisolated let auth: OpenStackAuth
-    let authenticator: KeystoneAuthenticator
-    let now: @Sendable () -> Date
-    let fixedRefreshMargin: TimeInterval?
-    var state: State = .empty
+    let cache: ExpiringCache<KeystoneToken>
     /// How many times it authenticated (started a token request), for tests.
-    public private(set) var authentications = 0
+    public var authentications: Int { get async { await cache.fetches } }
 
     /// `retry` governs Keystone's passing failures (no connection, 5xx, 429); `refreshMargin`
     /// replaces the default margin, never beyond half a token's lifetime.
     public init(auth: OpenStackAuth, transport: any HTTPTransport, now: @escaping @Sendable () -> Date = { Date() },
                 retry: RetryPolicy = RetryPolicy(maxAttempts: 4), refreshMargin: TimeInterval? = nil) {
         self.auth = auth
-        self.authenticator = KeystoneAuthenticator(auth: auth, transport: transport, retry: retry, now: now)
-        self.now = now
-        self.fixedRefreshMargin = refreshMargin
+        let authenticator = KeystoneAuthenticator(auth: auth, transport: transport, retry: retry, now: now)
+        // A token with less than the refresh margin left is replaced, and not handed out meanwhile.
+        let replaceAt: @Sendable (KeystoneToken) -> Date = { $0.expiresAt - Self.refreshMargin(for: $0, fixed: refreshMargin) }
+        self.cache = ExpiringCache(clock: now, refreshAt: replaceAt, usableUntil: replaceAt) { try await authenticator.authenticate() }
     }
 
     /// A token with more than the refresh margin left: the cached one, or a new one.
-    public func token() async throws -> KeystoneToken {
-        switch state {
-        case .ready(let token) where isFresh(token):
-            return token
-        case .authenticating(let task):
-            return try await settle(task)
-        case .ready, .empty:
-            return try await settle(start())
-        }
-    }
+    public func token() async throws -> KeystoneToken { try await cache.value() }
 
     /// Forgets the token (a service answered 401 to it), so the next call authenticates again.
     /// An authentication already in flight is kept: its token is new.
-    public func invalidate() {
-        if case .ready = state { state = .empty }
-    }
+    public func invalidate() async { await cache.invalidate() }
 
     /// The URL (ending in `/`) of the catalog's `type` endpoint for this cloud's interface and
     /// region; without a region, the catalog's first region that has one.
@@ -102,39 +83,11 @@ public actor KeystoneSession {
                                             region: auth.region, authURL: auth.authURL)
     }
 
-    /// Seconds before expiry at which `token` is replaced.
-    func refreshMargin(for token: KeystoneToken) -> TimeInterval {
+    /// Seconds before expiry at which `token` is replaced: 5 minutes (or `fixed`), never beyond
+    /// half its lifetime.
+    static func refreshMargin(for token: KeystoneToken, fixed: TimeInterval?) -> TimeInterval {
         let halfLife = max(0, token.expiresAt.timeIntervalSince(token.issuedAt)) / 2
-        return min(fixedRefreshMargin ?? 300, halfLife)
-    }
-
-    func isFresh(_ token: KeystoneToken) -> Bool {
-        now() < token.expiresAt - refreshMargin(for: token)
-    }
-
-    func start() -> Task<KeystoneToken, Error> {
-        authentications += 1
-        let authenticator = self.authenticator
-        let task = Task { try await authenticator.authenticate() }
-        state = .authenticating(task)
-        return task
-    }
-
-    /// Awaits `task` and records its outcome, unless another authentication has replaced it meanwhile.
-    func settle(_ task: Task<KeystoneToken, Error>) async throws -> KeystoneToken {
-        do {
-            let token = try await task.value
-            if isCurrent(task) { state = .ready(token) }
-            return token
-        } catch {
-            if isCurrent(task) { state = .empty }
-            throw error
-        }
-    }
-
-    func isCurrent(_ task: Task<KeystoneToken, Error>) -> Bool {
-        if case .authenticating(let current) = state { return current == task }
-        return false
+        return min(fixed ?? 300, halfLife)
     }
 }
 

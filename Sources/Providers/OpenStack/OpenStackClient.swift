@@ -13,7 +13,7 @@ public protocol OpenStackServiceAuth: Sendable {
 
 extension KeystoneSession: OpenStackServiceAuth {
     public func currentToken() async throws -> Secret { try await token().value }
-    public func forgetToken() async { invalidate() }
+    public func forgetToken() async { await invalidate() }
     public func serviceURL(_ type: OpenStackService) async throws -> URL { try await endpoint(type: type.rawValue) }
 }
 
