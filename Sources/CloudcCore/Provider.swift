@@ -75,7 +75,6 @@ public struct ProviderTraits: Sendable, Equatable {
     /// Where the cloud tells running nodes' host keys, if it does (`hostKeys(nodes:)` answers,
     /// after a while: a guest agent or cloud-init publishes them): "guest attributes".
     public var hostKeySource: String?
-    public var publishesHostKeys: Bool { hostKeySource != nil }
     public init(sharedHome: Bool = false, slurmCgroups: Bool = true, hostKeySource: String? = nil) {
         self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups; self.hostKeySource = hostKeySource
     }

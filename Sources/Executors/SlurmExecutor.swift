@@ -326,7 +326,9 @@ public struct SlurmExecutor: Executor {
         let archive: [UInt8]
         do {
             // tar's 1: a file changed while it was read (a task still writing); what it got is kept.
-            let packed = try await shell.exec("cd \(Shell.quote(run.directory))/tasks && tar --format=gnu --null --no-recursion -T \(Shell.quote(bundle + ".list")) -cf \(Shell.quote(bundle + ".tar"))",
+            // A harvest killed before it removed its bundle leaves one; an hour on, it is nobody's.
+            let packed = try await shell.exec("find \(Shell.quote(run.directory)) -maxdepth 1 -name '.harvest-*' -mmin +60 -delete; "
+                                              + "cd \(Shell.quote(run.directory))/tasks && tar --format=gnu --null --no-recursion -T \(Shell.quote(bundle + ".list")) -cf \(Shell.quote(bundle + ".tar"))",
                                               stdin: nil, onOutput: nil)
             guard packed.status == 0 || packed.status == 1 else {
                 throw CloudcError(.remote, "packing the outputs of \(run.id) failed on \(shell.endpoint.host) (exit \(packed.status))",

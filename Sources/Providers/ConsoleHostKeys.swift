@@ -37,6 +37,20 @@ public enum ConsoleHostKeys {
         return .keys(keys)
     }
 
+    /// Each node's reading as `CloudProvider.hostKeys` answers: its keys, an empty list for
+    /// "none will come", and no entry while they may still come.
+    static func answer(_ readings: [(node: String, reading: Reading)]) -> [String: [String]] {
+        var found: [String: [String]] = [:]
+        for (node, reading) in readings {
+            switch reading {
+            case .keys(let keys): found[node] = keys
+            case .none: found[node] = []
+            case .notYet: continue
+            }
+        }
+        return found
+    }
+
     /// cloud-init's last line of a boot: `Cloud-init v. 22.4.2 finished at …`.
     static func finished(_ text: String) -> Bool {
         text.range(of: #"Cloud-init v\. \S+ finished at"#, options: .regularExpression) != nil

@@ -19,7 +19,7 @@ final class MemoryCloud: CloudProvider, @unchecked Sendable {
     private var nextID = 1
     /// Every call that took effect, in order (`launch compute`, `terminate i-3`, …).
     private(set) var log: [String] = []
-    /// What a launch made the first time, by token: a repeat must not add to it.
+    /// Launches that made instances (a repeat of a token returns the first one's and is not counted).
     var launchCount: Int { lock.withLock { log.filter { $0.hasPrefix("launch ") }.count } }
 
     /// The next `call` (of `group`'s launch, when given) throws `Crash`, before it takes effect

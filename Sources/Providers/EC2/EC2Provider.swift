@@ -335,22 +335,23 @@ public struct EC2Provider: CloudProvider {
     /// The host keys cloud-init printed on each instance's console (GetConsoleOutput; the latest
     /// output where the instance type keeps it, else what EC2 buffered at the last state change).
     public func hostKeys(nodes: [String: String]) async throws -> [String: [String]] {
-        var found: [String: [String]] = [:]
-        for (node, id) in nodes {
-            var answer = try await callRaw("GetConsoleOutput", [("InstanceId", id), ("Latest", "true")],
-                                           handling: ["UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination", "InvalidInstanceID.NotFound"])
-            if case .failure(let error) = answer, error.code != "InvalidInstanceID.NotFound" {
-                answer = try await callRaw("GetConsoleOutput", [("InstanceId", id)], handling: ["InvalidInstanceID.NotFound"])
-            }
-            guard case .success(let xml) = answer, let encoded = xml.string("output"),
-                  let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) else { continue }
-            switch ConsoleHostKeys.read(String(decoding: data, as: UTF8.self)) {
-            case .keys(let keys): found[node] = keys
-            case .none: found[node] = []
-            case .notYet: continue
-            }
+        // One call per node, several at once: a large cluster is polled in a few round trips' time.
+        let readings = try await forEachBounded(Array(nodes), limit: 8) { pair -> (String, ConsoleHostKeys.Reading) in
+            (pair.key, try await self.consoleHostKeys(instance: pair.value))
         }
-        return found
+        return ConsoleHostKeys.answer(readings)
+    }
+
+    /// What one instance's console tells of its host keys.
+    func consoleHostKeys(instance id: String) async throws -> ConsoleHostKeys.Reading {
+        var answer = try await callRaw("GetConsoleOutput", [("InstanceId", id), ("Latest", "true")],
+                                       handling: ["UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination", "InvalidInstanceID.NotFound"])
+        if case .failure(let error) = answer, error.code != "InvalidInstanceID.NotFound" {
+            answer = try await callRaw("GetConsoleOutput", [("InstanceId", id)], handling: ["InvalidInstanceID.NotFound"])
+        }
+        guard case .success(let xml) = answer, let encoded = xml.string("output"),
+              let data = Data(base64Encoded: encoded.filter { !$0.isWhitespace }) else { return .notYet }
+        return ConsoleHostKeys.read(String(decoding: data, as: UTF8.self))
     }
 
     // MARK: parsing

@@ -242,15 +242,7 @@ extension OpenStackProvider {
             guard let console = try await self.api({ try await client.consoleOutput(id) }) else { return (node, .notYet) }
             return (node, ConsoleHostKeys.read(console))
         }
-        var found: [String: [String]] = [:]
-        for (node, reading) in answers {
-            switch reading {
-            case .keys(let keys): found[node] = keys
-            case .none: found[node] = []
-            case .notYet: continue
-            }
-        }
-        return found
+        return ConsoleHostKeys.answer(answers)
     }
 
     // MARK: parsing
