@@ -37,5 +37,13 @@ extension StateStore {
         for file in [knownHostsPath(of: name), mungeKeyPath(of: name)] where unlink(file) != 0 && errno != ENOENT {
             throw CloudcError(.io, "cannot remove \(file)", cause: String(cString: strerror(errno)))
         }
+        // A cloudc killed while it wrote one of the cluster's files (state, known_hosts, munge key)
+        // leaves its temporary (`FILE.tmp-PID-N`, AtomicFile); the caller holds the lock, so none is
+        // in use now.
+        let prefix = name + "."
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where entry.hasPrefix(prefix) && entry.contains(".tmp-") {
+            unlink(directory + "/" + entry)
+        }
     }
 }

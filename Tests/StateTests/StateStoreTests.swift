@@ -133,6 +133,21 @@ func mode(_ path: String) throws -> Int {
         try store.remove("demo")
         #expect(store.currentCluster() == nil, "removing a cluster forgets it as the current one")
     }
+
+    /// A cloudc killed while writing a cluster's file leaves its temporary; removing the cluster's
+    /// files removes those too, and nothing of another cluster.
+    @Test func removingAClustersFilesTakesTheTemporariesAKilledWriterLeft() throws {
+        let dir = try TemporaryDirectory()
+        let store = StateStore(home: dir.path)
+        try store.save(sampleState())
+        let left = ["demo.json.tmp-540-f9b54b05", "demo.known_hosts.tmp-77-1a"]
+        let other = "demo-2.json.tmp-540-aa"
+        for name in left + [other] { FileManager.default.createFile(atPath: store.directory + "/" + name, contents: Data("{".utf8)) }
+        try store.removeClusterFiles("demo")
+        let entries = try FileManager.default.contentsOfDirectory(atPath: store.directory)
+        #expect(left.allSatisfy { !entries.contains($0) }, "\(entries)")
+        #expect(entries.contains(other))
+    }
 }
 
 extension ClusterState {
