@@ -50,9 +50,13 @@ let package = Package(
         .target(name: "Export", dependencies: ["CloudcCore"]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
-        // The command line: the only place that wires concrete parts together.
+        // The use cases (start with its setup, setup, resize, stop, the deployed slurm.conf), each one
+        // function of plain inputs; clouds come in as factories, what the user sees goes out as events.
+        .target(name: "Operations", dependencies: ["CloudcCore", "Planner", "State", "Lifecycle", "SSH", "Configurator"]),
+        // The command line: parses arguments, wires the concrete parts together, prints.
         .target(name: "CloudcCLI", dependencies: [
             "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator", "Executors", "Export",
+            "Operations",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The executable: a few lines that call CloudcCLI.
@@ -62,8 +66,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CloudcCore"], path: "Tests/TestSupport"),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner"]),
-        // The lifecycle against a cloud in memory that crashes where told: resume cases in milliseconds.
-        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "State", "CloudcCore", "TestSupport"]),
+        // The lifecycle and the operations against a cloud in memory that crashes where told: resume cases in milliseconds.
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Operations", "State", "CloudcCore", "TestSupport"]),
         .testTarget(name: "StateTests", dependencies: ["State", "TestSupport"]),
         .testTarget(name: "ProvidersTests", dependencies: [
             "Providers", "TestSupport",

@@ -1,6 +1,7 @@
 import CloudcCore
 import Executors
 import Foundation
+import Operations
 import State
 
 /// Which executor a command uses, and the run records of a cluster.
@@ -48,29 +49,9 @@ extension Wiring {
         guard let frontend = state.frontend else {
             throw CloudcError(.state, "cluster \(state.name) has no frontend node", fix: "see its nodes with: cloudc list-nodes \(state.name)")
         }
-        return try await withSession(to: frontend, of: state) { session in
+        return try await operations.withSession(to: frontend, of: state) { session in
             try await body(SlurmExecutor(shell: session, partition: partition))
         }
-    }
-
-    /// The reruns of `run`, oldest first.
-    func reruns(of run: RunRecord) throws -> [RunRecord] {
-        try runs.list(cluster: run.cluster).filter { $0.rerunOf == run.id }.sorted { $0.createdAt < $1.createdAt }
-    }
-
-    /// The state of every task of `run`, with later reruns of its tasks taking precedence.
-    func taskStates(of run: RunRecord, executor: any Executor) async throws -> [TaskStatus] {
-        try await taskStates(of: run, reruns: reruns(of: run), executor: executor)
-    }
-
-    /// The same, with the run's reruns already looked up (oldest first).
-    func taskStates(of run: RunRecord, reruns: [RunRecord], executor: any Executor) async throws -> [TaskStatus] {
-        var byIndex: [Int: TaskStatus] = [:]
-        for status in try await executor.status(run) { byIndex[status.index] = status }
-        for rerun in reruns {
-            for status in try await executor.status(rerun) { byIndex[status.index] = status }
-        }
-        return byIndex.values.sorted { $0.index < $1.index }
     }
 }
 

@@ -2,6 +2,7 @@ import CloudcCore
 import Config
 import Foundation
 import Lifecycle
+import Operations
 import Providers
 import State
 
@@ -117,8 +118,23 @@ struct Wiring {
         return GCEProvider(client: client, settings: settings, credentialsSource: credentials.source, progress: progress)
     }
 
-    func lifecycle(for cloud: CloudSpec) throws -> ClusterLifecycle {
-        ClusterLifecycle(store: store, provider: try provider(for: cloud), progress: progress, waiting: waiting)
+    /// The use cases, with this command's parts: the state store, the providers, SSH pacing, where
+    /// the playbooks are, and the terminal for what they tell.
+    var operations: Operations {
+        let wiring = self
+        let clouds = Clouds(
+            provider: { try wiring.provider(for: $0) },
+            cloudOf: { wiring.cloudSpec(for: $0) },
+            callerAddress: { template in
+                try await CallerAddress.cidr(
+                    transport: wiring.transport,
+                    serviceURL: wiring.context.environment["CLOUDC_CHECKIP_URL"] ?? CallerAddress.defaultServiceURL,
+                    template: template)
+            },
+            waiting: waiting)
+        return Operations(store: store, clouds: clouds, nodes: NodeAccess(connector: connector, fanOut: fanOut),
+                          progress: progress, events: PrintedEvents(context: context), home: context.homeDirectory,
+                          shareDirectory: { try wiring.shareDirectory() })
     }
 
     /// The cluster a command acts on: the one named, else the one chosen with `cloudc use`,
@@ -139,14 +155,7 @@ struct Wiring {
         }
     }
 
-    func loadState(_ name: String) throws -> ClusterState {
-        guard let state = try store.load(name) else {
-            let names = (try? store.names()) ?? []
-            throw CloudcError(.notFound, "no cluster named '\(name)'",
-                              fix: names.isEmpty ? "start one with: cloudc start TEMPLATE" : "known clusters: \(names.joined(separator: ", "))")
-        }
-        return state
-    }
+    func loadState(_ name: String) throws -> ClusterState { try operations.loadState(name) }
 
     /// The cloud spec to talk to for an existing cluster: the config's entry of that name
     /// (it may hold inline credentials the state never stores), else the state's copy.
@@ -156,21 +165,5 @@ struct Wiring {
             return cloud
         }
         return state.spec.cloud
-    }
-
-    func readPublicKey(_ login: LoginSpec) throws -> String {
-        let path = expandTilde(login.publicKey)
-        guard let data = FileManager.default.contents(atPath: path),
-              let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
-              !text.isEmpty else {
-            throw CloudcError(.config, "cannot read the public key \(path) of login '\(login.name)'",
-                              fix: "create a key pair with: ssh-keygen -t ed25519 -f \(expandTilde(login.privateKey)) — or set public_key: in logins.\(login.name)")
-        }
-        let fields = text.split(separator: " ")
-        guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-") else {
-            throw CloudcError(.config, "\(path) is not an OpenSSH public key (expected a line such as 'ssh-ed25519 AAAA… comment')",
-                              fix: "point public_key: in logins.\(login.name) at the .pub file of your key")
-        }
-        return text
     }
 }

@@ -19,6 +19,8 @@ final class MemoryCloud: CloudProvider, @unchecked Sendable {
     private var nextID = 1
     /// Every call that took effect, in order (`launch compute`, `terminate i-3`, …).
     private(set) var log: [String] = []
+    /// The `ssh_from` of every access rule asked for (a firewall, a security group), in order.
+    private(set) var sshFromAsked: [String] = []
     /// Launches that made instances (a repeat of a token returns the first one's and is not counted).
     var launchCount: Int { lock.withLock { log.filter { $0.hasPrefix("launch ") }.count } }
 
@@ -51,6 +53,7 @@ final class MemoryCloud: CloudProvider, @unchecked Sendable {
     }
 
     func create(_ resource: ResourceRecord, for request: AccessRequest) async throws -> ResourceRecord {
+        lock.withLock { sshFromAsked.append(request.sshFrom) }
         try crashPoint(.create, afterEffect: false)
         let created: ResourceRecord = lock.withLock {
             if let found = resources[resource.name] { return found }

@@ -2,7 +2,7 @@ import ArgumentParser
 import CloudcCore
 import Export
 import Foundation
-import SSH
+import Operations
 
 /// What `cloudc export` can write.
 enum ExportFormat: String, ExpressibleByArgument, CaseIterable {
@@ -58,7 +58,7 @@ struct ExportCommand: AsyncParsableCommand {
         let state = try wiring.loadState(try wiring.clusterName(name))
         let bytes: [UInt8]
         switch format {
-        case .slurmConf: bytes = try await wiring.deployedSlurmConf(of: state)
+        case .slurmConf: bytes = try await wiring.operations.deployedSlurmConf(of: state)
         case .sshConfig: bytes = Array(SSHConfigFormat.render(try wiring.handoff(state)).utf8)
         case .clusterjob: bytes = Array(ClusterJobFormat.render(try wiring.handoff(state)).utf8)
         case .ansibleInventory: bytes = Array(AnsibleInventoryFormat.render(try wiring.handoff(state)).utf8)
@@ -85,27 +85,5 @@ extension Wiring {
     /// A path that means the same from any directory (ssh and Ansible may run elsewhere).
     func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-    }
-
-    /// `/etc/slurm/slurm.conf` as it is on the frontend: the bytes travel base64-encoded, so
-    /// nothing on the way (a terminal, a text decoding) can change one.
-    func deployedSlurmConf(of state: ClusterState) async throws -> [UInt8] {
-        let path = "/etc/slurm/slurm.conf"
-        guard let frontend = state.frontend else {
-            throw CloudcError(.state, "cluster \(state.name) has no frontend node", fix: "see its nodes with: cloudc list-nodes \(state.name)")
-        }
-        let result = try await withSession(to: frontend, of: state) { try await $0.exec("base64 -w 0 \(path)") }
-        guard result.status == 0 else {
-            let setupHint = state.spec.setup == nil
-                ? "its template has no setup: SLURM was never configured by cloudc"
-                : "configure SLURM with: cloudc setup \(state.name)"
-            throw CloudcError(.remote, "cannot read \(path) on \(frontend.name) (exit status \(result.status))",
-                              fix: setupHint, cause: String(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300)))
-        }
-        guard let data = Data(base64Encoded: result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw CloudcError(.remote, "\(frontend.name) sent \(path) back garbled (not base64)",
-                              fix: "check that coreutils' base64 works there: cloudc ssh \(state.name) -- base64 \(path)")
-        }
-        return Array(data)
     }
 }

@@ -43,7 +43,7 @@ struct HarvestCommand: AsyncParsableCommand {
         let progress = wiring.progress
         let lines = max(1, self.lines)
         let (states, tails) = try await wiring.withExecutor(run.executor, state: state) { executor in
-            let states = try await wiring.taskStates(of: run, executor: executor)
+            let states = try await wiring.runs.taskStates(of: run, executor: executor)
             let ended = states.filter { [.done, .failed, .cancelled].contains($0.state) }.map(\.index)
             try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
             try await executor.collect(run, tasks: ended, into: destination, progress: progress)

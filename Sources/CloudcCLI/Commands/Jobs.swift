@@ -46,7 +46,7 @@ struct Jobs: AsyncParsableCommand {
             guard runText != nil, let run = chosen.first else {
                 throw ValidationError("name the run to cancel: cloudc jobs \(cluster) RUN --cancel")
             }
-            let family = [run] + (try wiring.reruns(of: run))
+            let family = [run] + (try wiring.runs.reruns(of: run))
             try await wiring.withExecutor(run.executor, state: state) { executor in
                 for member in family { try await executor.cancel(member) }
             }
@@ -54,7 +54,7 @@ struct Jobs: AsyncParsableCommand {
         }
         // One session to the frontend for the whole wait (runs of the local executor need none),
         // and each run's reruns looked up once.
-        let families = try Dictionary(uniqueKeysWithValues: chosen.map { ($0.id, try wiring.reruns(of: $0)) })
+        let families = try Dictionary(uniqueKeysWithValues: chosen.map { ($0.id, try wiring.runs.reruns(of: $0)) })
         let interval = max(0.2, self.interval)
         let needsCluster = chosen.contains { $0.executor != .local }
         let states = try await wiring.withExecutor(needsCluster ? .slurm : .local, state: state) { cluster in
@@ -64,7 +64,7 @@ struct Jobs: AsyncParsableCommand {
             while true {
                 for run in chosen {
                     let executor: any Executor = run.executor == .local ? local : cluster
-                    states[run.id] = try await wiring.taskStates(of: run, reruns: families[run.id] ?? [], executor: executor)
+                    states[run.id] = try await RunStore.taskStates(of: run, reruns: families[run.id] ?? [], executor: executor)
                 }
                 let all = chosen.flatMap { states[$0.id] ?? [] }
                 let ended = all.allSatisfy { [.done, .failed, .cancelled].contains($0.state) }

@@ -1,9 +1,7 @@
 import ArgumentParser
 import CloudcCore
-import Configurator
 import Foundation
-import Lifecycle
-import Planner
+import Operations
 
 struct Resize: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,30 +38,11 @@ struct Resize: AsyncParsableCommand {
         let context = wiring.context
         let name = try wiring.clusterName(given)
         let began = Date()
-        let count = try await wiring.store.withLock(name, command: "cloudc resize \(name) \(delta > 0 ? "+" : "")\(delta) \(group)") {
-            var state = try wiring.loadState(name)
-            let count = { (state: ClusterState) in state.nodes.filter { $0.group == group }.count }
-            if let interrupted = try await wiring.finishInterruptedResize(&state),
-               interrupted.group == group, interrupted.delta == delta {
-                // The same command again: its retry, finished above, not a second resize.
-                wiring.progress.report("That was this resize: it is done now, and not repeated")
-                for line in NodeTable.render(state.nodes) { context.print(line) }
-                return count(state)
-            }
-            let plan = try Planner.planResize(spec: state.spec, state: state, group: group, delta: delta)
-            // Nothing is recorded that cannot be carried out: a grow needs the recorded ssh_from.
-            if delta > 0 { _ = try ClusterLifecycle.recordedSSHFrom(state) }
-            // A cluster left unconfigured (start --no-setup) stays so; a configured one is kept configured.
-            let configured = state.spec.setup != nil && state.setupCompletedAt != nil
-            let record = ResizeRecord(group: group, delta: delta, count: plan.newCount, removing: plan.remove.map(\.name),
-                                      force: force, configured: configured, startedAt: Date())
-            if delta > 0 { wiring.progress.report("Adding \(plan.add.joined(separator: ", ")) to \(name)") }
-            state.resize = record
-            try wiring.store.save(state)
-            try await wiring.carryOut(record, &state)
-            for line in NodeTable.render(state.nodes) { context.print(line) }
-            return count(state)
-        }
+        let outcome = try await wiring.operations.resize(
+            name: name, group: group, delta: delta, force: force,
+            command: "cloudc resize \(name) \(delta > 0 ? "+" : "")\(delta) \(group)")
+        for line in NodeTable.render(outcome.state.nodes) { context.print(line) }
+        let count = outcome.count
         context.note(String(format: "Resized %@: group %@ has %d node(s) (%.1f s).",
                             name, group, count, Date().timeIntervalSince(began)))
         wiring.refreshInstalledSSHConfig(of: name)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CloudcCore
 import Foundation
+import Operations
 
 struct Ssh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ struct Ssh: AsyncParsableCommand {
                               fix: "see its nodes with: cloudc list-nodes \(name)")
         }
         // Pin (or check) the host key with libssh2 first, so the system ssh can insist on it.
-        try await wiring.withSession(to: target, of: state) { _ in }
+        try await wiring.operations.withSession(to: target, of: state) { _ in }
         guard let ssh = ["/usr/bin/ssh", "/bin/ssh"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw CloudcError(.unsupported, "the system ssh is not installed", fix: "install it: apt-get install openssh-client")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CloudcCore
 import Foundation
+import Operations
 
 struct Setup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,11 +16,6 @@ struct Setup: AsyncParsableCommand {
     func run() async throws {
         let wiring = Wiring(global)
         let name = try wiring.clusterName(self.name)
-        try await wiring.store.withLock(name, command: "cloudc setup \(name)") {
-            var state = try wiring.loadState(name)
-            // A resize an interrupted command left is finished first (with its own setup).
-            let finished = try await wiring.finishInterruptedResize(&state)
-            if finished == nil || state.setupCompletedAt == nil { try await wiring.runSetup(&state) }
-        }
+        try await wiring.operations.setup(name: name, command: "cloudc setup \(name)")
     }
 }

@@ -2,9 +2,7 @@ import ArgumentParser
 import CloudcCore
 import Config
 import Foundation
-import Providers
-import SSH
-import State
+import Operations
 
 struct Start: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,55 +35,11 @@ struct Start: AsyncParsableCommand {
             try await LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress)
         }
         let name = self.name ?? template
-        try StateStore.validate(name: name)
-        let publicKey = try wiring.readPublicKey(spec.login)
-
-        let began = Date()
-        let lifecycle = try wiring.lifecycle(for: spec.cloud)
-        // One lock from the first read of the state to the end of the setup: no other cloudc
-        // runs between the launch and the setup.
-        try await wiring.store.withLock(name, command: "cloudc start \(template) -n \(name)") {
-            let existing = try wiring.store.load(name)
-            let sshFrom = try await resolveSSHFrom(recorded: existing?.spec.sshFrom, spec: spec, wiring: wiring)
-            if var interrupted = existing, interrupted.resize != nil {
-                // A resize an interrupted command left is finished first, to the size it asked for
-                // (a state from before ssh_from was recorded gets the one resolved now: it needs it).
-                if interrupted.spec.sshFrom == nil { interrupted.spec.sshFrom = sshFrom; try wiring.store.save(interrupted) }
-                try await wiring.finishInterruptedResize(&interrupted)
-            }
-            var state = try await lifecycle.startHoldingLock(name: name, spec: spec, sshFrom: sshFrom, publicKey: publicKey)
-            try wiring.forgetReplacedNodes(before: existing, after: state)
-            try wiring.pinOutOfBandKeys(state, into: KnownHosts(path: wiring.store.knownHostsPath(of: name)))
-            for line in NodeTable.render(state.nodes) { context.print(line) }
-            let seconds = String(format: "%.1f", Date().timeIntervalSince(began))
-            context.note("Cluster \(name) is up: \(state.nodes.count) node(s) in \(seconds) s.")
-            Failpoint.pause(at: "start.before-setup", progress: wiring.progress)
-            if !noSetup, spec.setup != nil {
-                try await wiring.runSetup(&state)
-                let total = String(format: "%.1f", Date().timeIntervalSince(began))
-                context.note("Cluster \(name) is ready in \(total) s. Log in with: cloudc ssh \(name)")
-            }
-        }
+        try await wiring.operations.start(StartRequest(name: name, spec: spec, setup: !noSetup,
+                                                       command: "cloudc start \(template) -n \(name)"))
         if (try? wiring.store.names().count) ?? 0 > 1, wiring.store.currentCluster() == nil {
             context.note("Several clusters exist: choose the one later commands act on with: cloudc use \(name)")
         }
-    }
-}
-
-extension Start {
-    /// The address SSH is let in from: the one the cluster recorded, else the template's
-    /// `ssh_from`, else (local nodes) this machine, else the caller's public address, looked up.
-    /// Never the whole internet.
-    func resolveSSHFrom(recorded: String?, spec: ClusterSpec, wiring: Wiring) async throws -> String {
-        if let recorded { return recorded }
-        if let configured = spec.sshFrom { return configured }
-        // Local nodes sit on a bridge only this machine reaches: no public address to find.
-        if spec.cloud.provider == .local { return "127.0.0.1/32" }
-        if !global.quiet { wiring.context.note("• Finding your public address to allow SSH from it (set ssh_from: to skip)…") }
-        return try await CallerAddress.cidr(
-            transport: wiring.transport,
-            serviceURL: wiring.context.environment["CLOUDC_CHECKIP_URL"] ?? CallerAddress.defaultServiceURL,
-            template: template)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CloudcCore
 import Foundation
+import Operations
 
 struct Stop: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,10 +15,8 @@ struct Stop: AsyncParsableCommand {
     func run() async throws {
         let wiring = Wiring(global)
         let name = try wiring.clusterName(self.name)
-        let state = try wiring.loadState(name)
         let began = Date()
-        let lifecycle = try wiring.lifecycle(for: wiring.cloudSpec(for: state))
-        let report = try await lifecycle.stop(name: name, command: "cloudc stop \(name)") {
+        let report = try await wiring.operations.stop(name: name, command: "cloudc stop \(name)") {
             wiring.removeInstalledSSHConfig(of: name)
         }
         let seconds = String(format: "%.1f", Date().timeIntervalSince(began))

@@ -66,7 +66,7 @@ struct Submit: AsyncParsableCommand {
             let original = try runs.resolve(cluster: cluster, rerun)
             let kind = original.executor
             let failed = try await wiring.withExecutor(kind, state: state) { executor in
-                try await wiring.taskStates(of: original, executor: executor).filter { $0.state == .failed || $0.state == .cancelled }.map(\.index)
+                try await wiring.runs.taskStates(of: original, executor: executor).filter { $0.state == .failed || $0.state == .cancelled }.map(\.index)
             }
             guard !failed.isEmpty else {
                 wiring.context.note("No task of \(original.id) failed: nothing to run again")

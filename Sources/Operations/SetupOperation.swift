@@ -1,0 +1,60 @@
+import CloudcCore
+import Configurator
+import Foundation
+import SSH
+import State
+
+extension Operations {
+    /// `cloudc setup NAME`: finishes a resize an interrupted command left (with its own setup),
+    /// then configures the cluster's nodes, unless that resize already did. Holds the lock.
+    public func setup(name: String, command: String) async throws {
+        try await store.withLock(name, command: command) {
+            var state = try loadState(name)
+            let provider = try clouds.provider(clouds.cloudOf(state))
+            let finished = try await finishInterruptedResize(&state, provider: provider)
+            if finished == nil || state.setupCompletedAt == nil {
+                try await runSetup(&state, traits: provider.traits)
+            }
+        }
+    }
+
+    /// Runs the cluster's setup on its nodes, leaving out `excluding`. The caller holds the lock.
+    /// Records the time of a complete setup in the state.
+    @discardableResult
+    func runSetup(_ state: inout ClusterState, traits: ProviderTraits, excluding: Set<String> = []) async throws -> SetupReport? {
+        guard let setup = state.spec.setup else {
+            events.nothingToSetUp(cluster: state.name)
+            return nil
+        }
+        let share = try shareDirectory()
+        let playbook = try loadPlaybook(setup.playbook, share: share)
+        let secrets = ["munge.key": SecretFile(bytes: try store.mungeKey(of: state.name))]
+        let target = try ClusterSetup.target(state: state, traits: traits, vars: setup.vars,
+                                             secrets: secrets, excluding: excluding)
+        let knownHosts = KnownHosts(path: store.knownHostsPath(of: state.name))
+        try pinOutOfBandKeys(state, into: knownHosts)
+        let runner = ClusterSetup(playbook: playbook, templates: TemplateStore(directory: share + "/templates"),
+                                  identity: identity(state.spec.login), knownHosts: knownHosts,
+                                  connector: nodes.connector, fanOut: nodes.fanOut, progress: progress)
+        progress.report("Setting up \(state.name) with playbook \(playbook.name) on \(target.nodes.count) node(s)")
+        state.setupCompletedAt = nil
+        try store.save(state)
+        let report = try await runner.run(target, user: state.spec.login.user)
+        if excluding.isEmpty {
+            state.setupCompletedAt = Date()
+            try store.save(state)
+        }
+        events.setupDone(cluster: state.name, report: report)
+        return report
+    }
+
+    /// A setup's `playbook:`: a path to a `.yaml` file of the user's, else the name of one of cloudc's.
+    func loadPlaybook(_ playbook: String, share: String) throws -> Playbook {
+        guard playbook.hasSuffix(".yaml") else {
+            return try Playbook.load(name: playbook, directory: share + "/playbooks")
+        }
+        let path = expandTilde(playbook) as NSString
+        return try Playbook.load(name: (path.lastPathComponent as NSString).deletingPathExtension,
+                                 directory: path.deletingLastPathComponent)
+    }
+}
