@@ -52,43 +52,19 @@ public struct GCEClient: Sendable {
         guard let url = URL(string: text) else {
             throw CloudcError(.internalError, "GCE \(name): cannot make a URL of \(text)")
         }
-        let client = self
-        var refusedOnce = false
-        while true {
-            do {
-                return try await retry.run(shouldRetry: Self.isPassing) {
-                    try await client.send(name, method, url, body: body)
-                }
-            } catch let error as GCEAPIError where error.status == 401 && !refusedOnce {
-                // The token may have been revoked early: fetch a new one, once.
-                refusedOnce = true
-                await auth.invalidate()
-            }
-        }
+        return try await json(name).call(method, url, body: body)
     }
 
-    func send(_ name: String, _ method: String, _ url: URL, body: JSONValue?) async throws -> JSONValue {
-        let token = try await auth.accessToken()
-        var headers: [(name: String, value: String)] = [("Authorization", "Bearer \(token.value)"), ("Accept", "application/json")]
-        var data = Data()
-        if let body {
-            headers.append(("Content-Type", "application/json"))
-            data = body.data
-        }
-        let response = try await transport.send(HTTPRequest(method: method, url: url, headers: headers, body: data))
-        guard (200..<300).contains(response.status) else {
-            throw GCEAPIError.from(response, call: name)
-        }
-        if response.body.isEmpty { return .null }
-        guard let json = JSONValue.parse(response.body) else {
-            throw GCEAPIError(call: name, status: response.status, reason: "malformedResponse", message: "the answer is not JSON")
-        }
-        return json
-    }
-
-    static func isPassing(_ error: Error) -> Bool {
-        if let error = error as? GCEAPIError { return error.isRetryable }
-        return error is TransportError
+    /// The token-carrying JSON caller for one named call (errors say which).
+    func json(_ name: String) -> TokenJSONClient {
+        let auth = self.auth
+        return TokenJSONClient(
+            header: { ("Authorization", "Bearer \($0.value)") },
+            token: { try await auth.accessToken() }, forgetToken: { await auth.invalidate() },
+            refusal: { GCEAPIError.from($0, call: name) },
+            malformed: { GCEAPIError(call: name, status: $0, reason: "malformedResponse", message: "the answer is not JSON") },
+            isRetryable: { ($0 as? GCEAPIError)?.isRetryable ?? false },
+            transport: transport, retry: retry)
     }
 
     // MARK: paths
@@ -291,7 +267,7 @@ func lastSegment(_ text: String) -> String {
 }
 
 /// An error answer from the Compute API: `{"error": {"code", "message", "errors": [{"reason"}], "status"}}`.
-public struct GCEAPIError: Error, Sendable, CustomStringConvertible {
+public struct GCEAPIError: Error, Sendable, CustomStringConvertible, HTTPStatusError {
     public var call: String
     public var status: Int
     /// `errors[0].reason`: `notFound`, `alreadyExists`, `quotaExceeded`, `rateLimitExceeded`, …

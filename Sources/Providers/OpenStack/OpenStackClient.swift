@@ -43,7 +43,7 @@ public enum OpenStackService: String, Sendable {
 
 /// An OpenStack API's refusal: the status, the error's kind (Nova's `itemNotFound`,
 /// Neutron's `NeutronError.type`) and its message.
-public struct OpenStackAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct OpenStackAPIError: Error, Sendable, Equatable, CustomStringConvertible, HTTPStatusError {
     public var service: OpenStackService
     /// What was asked, e.g. "POST servers".
     public var call: String
@@ -115,45 +115,16 @@ public struct OpenStackClient: Sendable {
             throw CloudcError(.internalError, "\(service.projectName): cannot make a URL of \(text)")
         }
         let name = "\(method) \(path.split(separator: "?").first.map(String.init) ?? path)"
-        let idempotent = method != "POST"
-        let client = self
-        var refusedOnce = false
-        while true {
-            do {
-                if !idempotent { return try await client.send(service, name, method, url, body: body) }
-                return try await retry.run(shouldRetry: Self.isPassing) {
-                    try await client.send(service, name, method, url, body: body)
-                }
-            } catch let error as OpenStackAPIError where error.status == 401 && !refusedOnce {
-                refusedOnce = true
-                await auth.forgetToken()
-            }
-        }
-    }
-
-    func send(_ service: OpenStackService, _ name: String, _ method: String, _ url: URL, body: JSONValue?) async throws -> JSONValue {
-        let token = try await auth.currentToken()
-        var headers: [(name: String, value: String)] = [("X-Auth-Token", token.value), ("Accept", "application/json")]
-        var data = Data()
-        if let body {
-            headers.append(("Content-Type", "application/json"))
-            data = body.data
-        }
-        let response = try await transport.send(HTTPRequest(method: method, url: url, headers: headers, body: data))
-        guard (200..<300).contains(response.status) else {
-            throw OpenStackAPIError.from(response, service: service, call: name)
-        }
-        if response.body.isEmpty { return .null }
-        guard let json = JSONValue.parse(response.body) else {
-            throw OpenStackAPIError(service: service, call: name, status: response.status, kind: "malformedResponse",
-                                    message: "the answer is not JSON")
-        }
-        return json
-    }
-
-    static func isPassing(_ error: Error) -> Bool {
-        if let error = error as? OpenStackAPIError { return error.isRetryable }
-        return error is TransportError
+        let auth = self.auth
+        let caller = TokenJSONClient(
+            header: { ("X-Auth-Token", $0.value) },
+            token: { try await auth.currentToken() }, forgetToken: { await auth.forgetToken() },
+            refusal: { OpenStackAPIError.from($0, service: service, call: name) },
+            malformed: { OpenStackAPIError(service: service, call: name, status: $0, kind: "malformedResponse",
+                                           message: "the answer is not JSON") },
+            isRetryable: { ($0 as? OpenStackAPIError)?.isRetryable ?? false },
+            transport: transport, retry: retry)
+        return try await caller.call(method, url, body: body, idempotent: method != "POST")
     }
 
     /// Like `call`, but nil for a 404.
