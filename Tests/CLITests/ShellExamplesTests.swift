@@ -5,7 +5,7 @@ import TestSupport
 /// Every `cloudc submit` example of the README and of `cloudc submit --help`, pasted into a real
 /// bash (and zsh, where installed) as a user would, runs the built binary and makes the grid it
 /// says. The braces a user forgets to quote are caught, and cloudc's suggestion, pasted back, works.
-@Suite(.serialized) struct ShellExamplesTests {
+@Suite(.serialized, .needsRoot) struct ShellExamplesTests {
     /// Each example's task count, as its text promises ("runs 10 tasks", "Submitting 10 task(s)").
     /// An example missing here fails the test: a new example needs its count.
     static let promised: [String: Int] = [

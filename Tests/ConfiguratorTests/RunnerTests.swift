@@ -98,7 +98,7 @@ final class Lines: ProgressSink, @unchecked Sendable {
         })
     }
 
-    @Test func firstRunChangesThenASecondRunChangesNothing() async throws {
+    @Test(.needsRoot) func firstRunChangesThenASecondRunChangesNothing() async throws {
         // File destinations are templated per node, so they need their folders first.
         let lines = Lines()
         let c = try configurator(try playbook(), progress: lines)
@@ -120,7 +120,7 @@ final class Lines: ProgressSink, @unchecked Sendable {
         #expect(second.roles.first { $0.role == "only-frontend" }?.nodes.isEmpty == true)
     }
 
-    @Test func aChangedFileIsUploadedAgainAndOnlyThere() async throws {
+    @Test(.needsRoot) func aChangedFileIsUploadedAgainAndOnlyThere() async throws {
         let c = try configurator(try playbook())
         _ = try await c.run(on: target(), shells: shells())
         try "tampered".write(toFile: dir.path + "/compute001/hosts", atomically: true, encoding: .utf8)

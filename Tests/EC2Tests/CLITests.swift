@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// Commands that need no cloud: names, `use`, the lock, config errors.
-@Suite struct CLITests {
+@Suite(.needsPeer) struct CLITests {
     func seed(_ user: UserMachine, _ names: [String]) throws {
         let store = StateStore(home: user.home.path + "/.cloudc")
         let cloud = CloudSpec(name: "aws", provider: .ec2, endpoint: "http://127.0.0.1:9", settings: .ec2(EC2Settings(region: "us-east-1")))

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// `cloudc start` → `list-nodes` → `stop` against moto_server with signatures checked.
-@Suite(.serialized)
+@Suite(.serialized, .needsPeer)
 struct EC2ClusterTests {
     @Test func startListStopLeavesNothing() async throws {
         try await MotoServer.with { moto in

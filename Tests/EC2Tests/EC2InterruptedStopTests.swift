@@ -5,7 +5,7 @@ import TestSupport
 
 /// `cloudc stop` on EC2 (moto, signatures checked) killed with SIGKILL at each point of its work,
 /// then run again: no instance, volume, security group or key pair of the cluster is left.
-@Suite(.serialized) struct EC2InterruptedStopTests {
+@Suite(.serialized, .needsPeer) struct EC2InterruptedStopTests {
     static let points: [KillPoint] = [
         // moto terminates at once: no outside timing lands between the call and its confirmation.
         KillPoint("as the instances are terminated, before it is confirmed", failpoint: "stop.after-terminate-call"),

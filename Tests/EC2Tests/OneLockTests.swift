@@ -5,7 +5,7 @@ import TestSupport
 
 /// `cloudc start` holds the cluster's lock from its first read of the state to the end of its
 /// setup: a second cloudc that comes between the launch and the setup is refused, never run there.
-@Suite(.serialized) struct OneLockTests {
+@Suite(.serialized, .needsPeer) struct OneLockTests {
     final class Box: @unchecked Sendable { var result: UserMachine.Result? }
 
     @Test func noOtherCloudcRunsBetweenTheLaunchAndTheSetupOfAStart() async throws {

@@ -33,7 +33,7 @@ actor Once {
     func first() -> Bool { defer { done = true }; return !done }
 }
 
-@Suite(.serialized)
+@Suite(.serialized, .needsPeer)
 struct EC2ResumeTests {
     func provider(_ moto: MotoServer) throws -> EC2Provider {
         let credentials = AWSCredentials(accessKeyID: moto.accessKeyID, secretAccessKey: Secret(moto.secretAccessKey), source: "test")

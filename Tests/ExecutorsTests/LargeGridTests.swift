@@ -11,7 +11,7 @@ import TestSupport
 /// at once): what is under test is cloudc's side, whose command lines and round trips grow with
 /// the grid. `CLOUDC_GRID_SIZES` (e.g. `1000,30000`, as benchmarks/large-grid.sh sets) picks the
 /// sizes; each prints its timings.
-@Suite(.serialized) struct LargeGridTests {
+@Suite(.serialized, .long) struct LargeGridTests {
     static var sizes: [Int] {
         let given = ProcessInfo.processInfo.environment["CLOUDC_GRID_SIZES"] ?? "30000"
         return given.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

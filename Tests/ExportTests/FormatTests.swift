@@ -193,7 +193,7 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
 
     /// Ansible itself reads it: `ansible-inventory --list` gives the groups, hosts and variables,
     /// and the SSH options split (as Ansible splits them) into the words ssh gets.
-    @Test func ansibleReadsIt() throws {
+    @Test(.needsPeer) func ansibleReadsIt() throws {
         let dir = try TemporaryDirectory("cloudc-export")
         let handoff = Fixtures.remade(Fixtures.handoff(publicAddresses: true, home: dir.path + "/a home")) { $0.name = "my-lab" }   // a blank in every path
         let file = try dir.write("hosts.ini", AnsibleInventoryFormat.render(handoff))

@@ -9,7 +9,7 @@ import TestSupport
 /// through the frontend. `HostKeyAlias` makes ssh look the key up under the pinned address, so
 /// `StrictHostKeyChecking yes` holds without a second pin. (The local cluster test covers the
 /// case without public addresses.) Needs root, as the other sshd tests do.
-@Suite struct ProxyJumpTests {
+@Suite(.needsPeer) struct ProxyJumpTests {
     @Test func aNodeBehindTheFrontendIsCheckedAgainstItsPinnedKey() async throws {
         let dir = try TemporaryDirectory("cloudc-proxyjump")
         let key = try makeSSHKey(in: dir.path)

@@ -4,7 +4,7 @@ import TestSupport
 
 /// The peer's Compute v1 API: Google's schemas (from the discovery document), Google's rules,
 /// Google's operations and errors.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(2)), .needsPeer)
 struct ComputeTests {
     @Test func theDiscoveryDocumentIsWhatTheRoutesAndSchemasComeFrom() async throws {
         try await GCEPeer.with { peer in

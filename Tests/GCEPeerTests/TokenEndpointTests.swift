@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The peer's OAuth token endpoint answers as Google's does.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(2)), .needsPeer)
 struct TokenEndpointTests {
     static let jwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 

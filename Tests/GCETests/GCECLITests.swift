@@ -5,7 +5,7 @@ import TestSupport
 
 /// `cloudc start` on a gce cloud, as a user runs it, up to the first call that needs Google.
 /// (Whole clusters against a local Compute peer come with that peer.)
-@Suite struct GCECLITests {
+@Suite(.needsPeer) struct GCECLITests {
     static func config(credentials: String? = nil, tokenEndpoint: String? = nil) -> String {
         """
         clouds:

@@ -5,7 +5,7 @@ import TestSupport
 
 /// `cloudc start gce` end to end against the local GCE peer, which checks every request body
 /// against Google's compute.v1 discovery document and every JWT's RS256 signature.
-@Suite(.serialized) struct GCEClusterTests {
+@Suite(.serialized, .needsPeer) struct GCEClusterTests {
     static func config(_ peer: GCEPeer, credentials: String? = nil, zones: [String] = ["us-central1-a", "us-central1-b"]) -> String {
         """
         clouds:

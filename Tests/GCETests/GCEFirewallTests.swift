@@ -5,7 +5,7 @@ import TestSupport
 
 /// What can reach a GCE cluster's nodes, computed from every rule of the network (cloudc's and
 /// the four a new project's default network carries), not only from cloudc's own.
-@Suite(.serialized) struct GCEFirewallTests {
+@Suite(.serialized, .needsPeer) struct GCEFirewallTests {
     typealias Firewall = GCEPeerState.Firewall
 
     /// GCE's decision for one packet in, as Google documents it: of the enabled INGRESS rules that

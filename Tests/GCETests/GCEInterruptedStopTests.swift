@@ -5,7 +5,7 @@ import TestSupport
 
 /// `cloudc stop` on GCE killed with SIGKILL at each point of its work, then run again: the peer
 /// is left with no instance, disk or firewall of the cluster, and the state is gone.
-@Suite(.serialized) struct GCEInterruptedStopTests {
+@Suite(.serialized, .needsPeer) struct GCEInterruptedStopTests {
     static let points: [KillPoint] = [
         KillPoint("while the deletes are in flight", line: "Terminating 4 instance(s)", delay: 0.2),
         KillPoint("between the instances and the firewalls", failpoint: "stop.after-terminate"),

@@ -10,7 +10,7 @@ import TestSupport
 /// container: none to drive, the host's driver serves the device nodes passed in), or setup would
 /// try to install a driver with no internet. Here a stubbed PCI entry stands for the host's GPU.
 /// Needs root (as in CI).
-@Suite(.serialized) struct GPUDetectionTests {
+@Suite(.serialized, .needsRoot) struct GPUDetectionTests {
     /// The node's own init: the child of the systemd-nspawn that boots `root`.
     static func containerInit(root: String) -> pid_t? {
         let pids = HostView.entries("/proc").compactMap { pid_t($0) }

@@ -7,7 +7,7 @@ import TestSupport
 
 /// Local nodes' host keys are made by cloudc at boot and pinned before the first connection:
 /// whoever answers first on the bridge is not trusted with the munge key. Needs root (as in CI).
-@Suite(.serialized) struct HostKeyTests {
+@Suite(.serialized, .needsRoot) struct HostKeyTests {
     @Test func theFirstConnectionIsCheckedAgainstTheKeysMadeAtBoot() async throws {
         try LocalClusterTests.requireRoot()
         let root = try TemporaryDirectory("cloudc-local")

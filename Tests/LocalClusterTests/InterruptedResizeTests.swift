@@ -10,7 +10,7 @@ import TestSupport
 /// configured, and nothing is launched or removed twice. Checked in the cloud (the local
 /// provider's node folders and running nodes) and in SLURM. Also: `resize -1` waits for the jobs
 /// on the node it removes, and `--force` does not. Needs root (as in CI).
-@Suite(.serialized) struct InterruptedResizeTests {
+@Suite(.serialized, .needsRoot) struct InterruptedResizeTests {
     /// The compute nodes as the local cloud has them: node folders with their instance.json, and
     /// how many of them run a systemd-nspawn.
     static func cloudNodes(root: String) -> (folders: [String], running: Int) {

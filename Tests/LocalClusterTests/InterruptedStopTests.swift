@@ -8,7 +8,7 @@ import TestSupport
 /// `cloudc stop` killed with SIGKILL at each point of its work, then run again: the second stop
 /// finishes the job and leaves no container, mount, node folder, bridge, home, cluster file or
 /// state. Needs root (as in CI).
-@Suite(.serialized) struct InterruptedStopTests {
+@Suite(.serialized, .needsRoot) struct InterruptedStopTests {
     struct KillPoint: Sendable, CustomTestStringConvertible {
         var testDescription: String
         /// The progress line of the first stop to kill it at; nil: `delay` after it began.

@@ -7,7 +7,7 @@ import TestSupport
 
 /// A real SLURM cluster on this machine: systemd-nspawn nodes, configured over SSH by the
 /// shipped playbook, used with sbatch/srun, resized and stopped. Needs root (as in CI).
-@Suite(.serialized) struct LocalClusterTests {
+@Suite(.serialized, .needsRoot) struct LocalClusterTests {
     static func config(root: String, computeMin: Int = 1) -> String {
         config(root: root, template: "lab", groups: """
             frontend: {count: 1}

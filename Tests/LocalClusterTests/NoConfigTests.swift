@@ -6,7 +6,7 @@ import TestSupport
 /// The main job with nothing set up: an empty CLOUDC_HOME, no config, no SSH key. `cloudc start
 /// local` typed into bash makes the built-in cluster (1 frontend + 2 compute, SLURM), a key for
 /// the user, and `cloudc stop` takes it all away. Needs root (as in CI).
-@Suite(.serialized) struct NoConfigTests {
+@Suite(.serialized, .needsRoot) struct NoConfigTests {
     @Test func startLocalWithNoConfigAtAll() async throws {
         try LocalClusterTests.requireRoot()
         let home = try TemporaryDirectory("cloudc-new-user")

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// `cloudc start` and `cloudc stop` on provider local, in-process, as a user runs them.
-@Suite(.serialized)
+@Suite(.serialized, .needsRoot)
 struct LocalCLITests {
     @Test func startListStopThroughTheCommandLine() async throws {
         try requireRoot()

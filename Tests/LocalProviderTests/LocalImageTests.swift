@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// The node image: built once, under a lock, renamed into place only when complete.
-@Suite struct LocalImageTests {
+@Suite(.needsRoot) struct LocalImageTests {
     /// A debootstrap stand-in that makes a tiny root with the files the real one leaves behind.
     static func fakeDebootstrap(fail: Bool = false) -> FakeHostCommands {
         FakeHostCommands { line in

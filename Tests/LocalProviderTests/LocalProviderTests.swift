@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Real nodes on this machine: systemd-nspawn containers on a bridge, reached with OpenSSH.
-@Suite(.serialized)
+@Suite(.serialized, .needsRoot)
 struct LocalProviderTests {
     @Test func threeNodesBootReachableIsolatedWithSharedHomeAndLeaveNothing() async throws {
         let cluster = try LocalTestCluster()

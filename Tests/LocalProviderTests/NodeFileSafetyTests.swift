@@ -10,7 +10,7 @@ import Glibc
 /// cloudc runs the local provider as root and writes into folders a node or its login user
 /// controls: the shared home and each node's writable root. A link planted there must not make
 /// root write, copy or chown anything on the host. Needs root (as in CI).
-@Suite struct NodeFileSafetyTests {
+@Suite(.needsRoot) struct NodeFileSafetyTests {
     static let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx7 me@laptop"
 
     /// A stand-in for /etc/shadow: root's, 0600.

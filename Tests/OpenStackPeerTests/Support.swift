@@ -4,7 +4,7 @@ import TestSupport
 
 /// All OpenStack peer tests, one at a time: each starts its own Keystone (uWSGI) and peer, and
 /// two at once on a two-core machine would only make every start slower.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .needsPeer)
 struct OpenStackPeerTests {}
 
 /// The Debian image of the peer's Glance, and its networks (fixed ids).

@@ -7,7 +7,7 @@ import TestSupport
 /// compute, network and image from the local peer that Keystone's catalog names, whose
 /// requests and responses follow Nova's published API samples and which validates every
 /// token with Keystone.
-@Suite(.serialized) struct OpenStackClusterTests {
+@Suite(.serialized, .needsPeer) struct OpenStackClusterTests {
     static func config(floatingIPs: Bool = true, extraCloudKeys: String = "", gpu: Bool = true) -> String {
         """
         clouds:

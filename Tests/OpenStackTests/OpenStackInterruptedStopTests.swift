@@ -5,7 +5,7 @@ import TestSupport
 
 /// `cloudc stop` on OpenStack (a real Keystone and the Nova/Neutron peer) killed with SIGKILL at
 /// each point of its work, then run again: no server, floating IP, key pair or security group is left.
-@Suite(.serialized) struct OpenStackInterruptedStopTests {
+@Suite(.serialized, .needsPeer) struct OpenStackInterruptedStopTests {
     static let points: [KillPoint] = [
         // The peer deletes within milliseconds under load: a timed kill may come after the whole stop.
         KillPoint("as the servers are deleted, before it is confirmed", failpoint: "stop.after-terminate-call"),

@@ -8,7 +8,7 @@ import TestSupport
 /// against the peers that answer as the clouds do: GCE's instances.setLabels with the label
 /// fingerprint Google requires, Nova's PUT /servers/{id}/metadata/{key}, which Nova refuses while
 /// the server is still in BUILD.
-@Suite(.serialized) struct AssignAgainstPeersTests {
+@Suite(.serialized, .needsPeer) struct AssignAgainstPeersTests {
     @Test func gceLabelsTheInstanceKeepingItsOtherLabels() async throws {
         try await GCEPeer.with { peer in
             let home = try TemporaryDirectory("assign-gce")

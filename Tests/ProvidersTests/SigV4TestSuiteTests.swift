@@ -2,13 +2,14 @@ import CloudcCore
 import Foundation
 @testable import Providers
 import Testing
+import TestSupport
 
 /// Every case of AWS's own SigV4 test suite, checked stage by stage: the canonical request
 /// (`.creq`), the string to sign (`.sts`) and the `Authorization` header (`.authz`).
 ///
 /// The suite comes from botocore's sdist on PyPI (pinned, see Tests/peers/fetch-aws4-testsuite.sh)
 /// and lives in `.peers/aws4_testsuite`, never committed. A missing suite fails these tests.
-@Suite struct SigV4TestSuiteTests {
+@Suite(.needsDownload) struct SigV4TestSuiteTests {
     /// The credentials, scope and time every case of the suite was signed with.
     static let accessKeyID = "AKIDEXAMPLE"
     static let secretAccessKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

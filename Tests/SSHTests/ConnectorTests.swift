@@ -4,7 +4,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(2)), .needsPeer)
 struct ConnectorTests {
     @Test func waitAndConnectWaitsForALateSSHD() async throws {
         let directory = try TemporaryDirectory("cloudc-ssh")

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 
 /// Against a real sshd (OpenSSH from openssh-server) started by each test.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(2)), .needsPeer)
 struct SSHSessionTests {
     @Test func execSeparatesStdoutStderrAndStatus() async throws {
         let fixture = try await SSHFixture()
