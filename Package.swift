@@ -50,9 +50,10 @@ let package = Package(
         .target(name: "Export", dependencies: ["CloudcCore"]),
         // Runs start / stop: planner decisions carried out through a provider, every step recorded in the state.
         .target(name: "Lifecycle", dependencies: ["CloudcCore", "Planner", "State"]),
-        // The use cases (start with its setup, setup, resize, stop, the deployed slurm.conf), each one
+        // The use cases (start with its setup, setup, resize, stop, the deployed slurm.conf; submit, jobs,
+        // harvest), each one
         // function of plain inputs; clouds come in as factories, what the user sees goes out as events.
-        .target(name: "Operations", dependencies: ["CloudcCore", "Planner", "State", "Lifecycle", "SSH", "Configurator"]),
+        .target(name: "Operations", dependencies: ["CloudcCore", "Planner", "State", "Lifecycle", "SSH", "Configurator", "Executors"]),
         // The command line: parses arguments, wires the concrete parts together, prints.
         .target(name: "CloudcCLI", dependencies: [
             "CloudcCore", "Config", "Planner", "State", "Providers", "Lifecycle", "SSH", "Configurator", "Executors", "Export",

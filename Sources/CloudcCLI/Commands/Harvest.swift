@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudcCore
 import Executors
 import Foundation
+import Operations
 
 struct HarvestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,22 +38,12 @@ struct HarvestCommand: AsyncParsableCommand {
         let wiring = Wiring(global)
         let (cluster, state, runText) = try wiring.clusterAndRun(words)
         guard let runText else { throw ValidationError("name the run: cloudc harvest \(cluster) RUN (see cloudc jobs \(cluster))") }
-        let run = try wiring.runs.resolve(cluster: cluster, runText)
+        let operations = wiring.operations
+        let run = try operations.runs.resolve(cluster: cluster, runText)
         let destination = wiring.absolutePath(into ?? run.id)
         let context = wiring.context
-        let progress = wiring.progress
-        let lines = max(1, self.lines)
-        let (states, tails) = try await wiring.withExecutor(run.executor, state: state) { executor in
-            let states = try await wiring.runs.taskStates(of: run, executor: executor)
-            let ended = states.filter { [.done, .failed, .cancelled].contains($0.state) }.map(\.index)
-            try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
-            try await executor.collect(run, tasks: ended, into: destination, progress: progress)
-            var tails: [Int: String] = [:]
-            for task in states where task.state == .failed || task.state == .cancelled {
-                tails[task.index] = try await executor.stderrTail(run, task: task.index, lines: lines)
-            }
-            return (states, tails)
-        }
+        let outcome = try await operations.harvest(run, state: state, into: destination, lines: lines, collect: collect)
+        let states = outcome.states
         context.note("\(run.id): " + Harvest.summaryLine(states) + " — outputs in \(destination)")
         let unfinished = states.filter { $0.state == .pending || $0.state == .running || $0.state == .unknown }
         if !unfinished.isEmpty {
@@ -61,21 +52,16 @@ struct HarvestCommand: AsyncParsableCommand {
         for task in states where task.state == .failed || task.state == .cancelled {
             let values = run.spec.tasks.first { $0.index == task.index }?.values.map { "\($0.name)=\($0.value)" }.joined(separator: " ") ?? ""
             context.note("task \(task.index) \(task.state.rawValue)\(task.exitCode.map { " (exit \($0))" } ?? "")\(values.isEmpty ? "" : " [\(values)]"):")
-            for line in (tails[task.index] ?? "").split(separator: "\n") {
+            for line in (outcome.tails[task.index] ?? "").split(separator: "\n") {
                 context.note("    \(line)")
             }
         }
         if states.contains(where: { $0.state == .failed || $0.state == .cancelled }) {
             context.note("Run the failed tasks again with: cloudc submit --rerun \(run.id)")
         }
-        if let collect {
-            let done = Set(states.filter { $0.state == .done }.map(\.index))
-            let tasks = run.spec.tasks.filter { done.contains($0.index) }
-            let joined = try Harvest.collect(file: collect, from: destination, tasks: tasks, names: run.spec.names)
-            let target = destination + "/" + (collect as NSString).lastPathComponent
-            try Data(joined.table.utf8).write(to: URL(fileURLWithPath: target), options: .atomic)
-            context.print(target)
-            context.note("\(joined.rows) row(s) from \(tasks.count - joined.missing.count) task(s) joined into \(target)"
+        if let collect, let joined = outcome.collected {
+            context.print(joined.path)
+            context.note("\(joined.rows) row(s) from \(joined.tasks) task(s) joined into \(joined.path)"
                 + (joined.missing.isEmpty ? "" : "; no \(collect) in task(s) \(joined.missing.map(String.init).joined(separator: ", "))"))
         }
     }

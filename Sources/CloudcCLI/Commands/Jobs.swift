@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudcCore
 import Executors
 import Foundation
+import Operations
 
 struct Jobs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ struct Jobs: AsyncParsableCommand {
     func run() async throws {
         let wiring = Wiring(global)
         let (cluster, state, runText) = try wiring.clusterAndRun(words)
-        let store = wiring.runs
+        let store = wiring.operations.runs
         let chosen: [RunRecord]
         if let runText {
             chosen = [try store.resolve(cluster: cluster, runText)]
@@ -41,39 +42,14 @@ struct Jobs: AsyncParsableCommand {
             return
         }
         let context = wiring.context
-        let progress = wiring.progress
+        let operations = wiring.operations
         if cancel {
             guard runText != nil, let run = chosen.first else {
                 throw ValidationError("name the run to cancel: cloudc jobs \(cluster) RUN --cancel")
             }
-            let family = [run] + (try wiring.runs.reruns(of: run))
-            try await wiring.withExecutor(run.executor, state: state) { executor in
-                for member in family { try await executor.cancel(member) }
-            }
-            progress.report("Cancelled the unfinished tasks of \(run.id)")
+            try await operations.cancel(run, state: state)
         }
-        // One session to the frontend for the whole wait (runs of the local executor need none),
-        // and each run's reruns looked up once.
-        let families = try Dictionary(uniqueKeysWithValues: chosen.map { ($0.id, try wiring.runs.reruns(of: $0)) })
-        let interval = max(0.2, self.interval)
-        let needsCluster = chosen.contains { $0.executor != .local }
-        let states = try await wiring.withExecutor(needsCluster ? .slurm : .local, state: state) { cluster in
-            let local = LocalExecutor()
-            var states: [String: [TaskStatus]] = [:]
-            var lastLine = ""
-            while true {
-                for run in chosen {
-                    let executor: any Executor = run.executor == .local ? local : cluster
-                    states[run.id] = try await RunStore.taskStates(of: run, reruns: families[run.id] ?? [], executor: executor)
-                }
-                let all = chosen.flatMap { states[$0.id] ?? [] }
-                let ended = all.allSatisfy { [.done, .failed, .cancelled].contains($0.state) }
-                guard wait, !ended else { return states }
-                let line = (chosen.count == 1 ? "\(chosen[0].id): " : "") + Harvest.summaryLine(all)
-                if line != lastLine { progress.report(line); lastLine = line }
-                try await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
-            }
-        }
+        let states = try await operations.taskStates(of: chosen, state: state, wait: wait, interval: interval)
 
         if chosen.count == 1, let run = chosen.first, let tasks = states[run.id] {
             let byIndex = Dictionary(uniqueKeysWithValues: run.spec.tasks.map { ($0.index, $0) })

@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudcCore
 import Executors
 import Foundation
+import Operations
 
 struct Submit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,22 +60,15 @@ struct Submit: AsyncParsableCommand {
             return
         }
         let (cluster, state) = try wiring.jobCluster(name, executorFlag: executor)
-        let runs = wiring.runs
-        let progress = wiring.progress
-        var record: RunRecord
+        let operations = wiring.operations
+        let submitted: RunRecord
         if let rerun {
-            let original = try runs.resolve(cluster: cluster, rerun)
-            let kind = original.executor
-            let failed = try await wiring.withExecutor(kind, state: state) { executor in
-                try await wiring.runs.taskStates(of: original, executor: executor).filter { $0.state == .failed || $0.state == .cancelled }.map(\.index)
-            }
-            guard !failed.isEmpty else {
+            let original = try operations.runs.resolve(cluster: cluster, rerun)
+            guard let again = try await operations.rerunFailed(of: original, state: state, partition: partition) else {
                 wiring.context.note("No task of \(original.id) failed: nothing to run again")
                 return
             }
-            record = RunRecord(id: RunStore.newID(now: Date()), cluster: cluster, executor: kind, createdAt: Date(), spec: original.spec,
-                               directory: original.directory, taskIndexes: failed, rerunOf: original.id)
-            progress.report("Running again \(failed.count) failed task(s) of \(original.id): \(failed.map(String.init).joined(separator: ", "))")
+            submitted = again
         } else {
             let kind = try wiring.executorKind(executor, state: state)
             let (names, tasks) = try Grid.expand(command)
@@ -88,18 +82,8 @@ struct Submit: AsyncParsableCommand {
             }
             let spec = JobSpec(words: command, names: names, tasks: tasks,
                                resources: Resources(cpus: cpus, gpus: gpus, memory: mem, time: time), workDirectory: work)
-            let id = RunStore.newID(now: Date())
-            let directory = kind == .local ? runs.localRunDirectory(cluster: cluster, id: id) : id
-            record = RunRecord(id: id, cluster: cluster, executor: kind, createdAt: Date(), spec: spec,
-                               directory: directory, taskIndexes: tasks.map(\.index))
-            let grid = names.isEmpty ? "" : " (grid over \(names.joined(separator: ", ")))"
-            progress.report("Submitting \(tasks.count) task(s)\(grid) to \(kind == .local ? "this machine" : "cluster \(cluster)")")
+            submitted = try await operations.submit(spec, cluster: cluster, state: state, executor: kind, partition: partition)
         }
-        let partition = self.partition ?? ((gpus ?? record.spec.resources.gpus ?? 0) > 0 ? state?.spec.groups.first { $0.gpus != nil }?.name : nil)
-        let submitted = try await wiring.withExecutor(record.executor, state: state, partition: partition) { executor in
-            try await executor.submit(record, progress: progress)
-        }
-        try runs.save(submitted)
         wiring.context.print(submitted.id)
     }
 }

@@ -4,10 +4,8 @@ import Foundation
 import Operations
 import State
 
-/// Which executor a command uses, and the run records of a cluster.
+/// Which executor and cluster a job command means.
 extension Wiring {
-    var runs: RunStore { RunStore(home: context.cloudcHome) }
-
     /// `--executor`, else the cluster template's `executor:`, else `slurm`.
     func executorKind(_ flag: String?, state: ClusterState?) throws -> ExecutorKind {
         guard let flag else { return state?.spec.executor ?? .slurm }
@@ -36,23 +34,6 @@ extension Wiring {
             throw error
         }
     }
-
-    /// Runs `body` with the executor of `kind`; for `slurm`, over a session to the frontend that
-    /// is closed afterwards.
-    func withExecutor<T: Sendable>(_ kind: ExecutorKind, state: ClusterState?, partition: String? = nil,
-                                   _ body: (any Executor) async throws -> T) async throws -> T {
-        if kind == .local { return try await body(LocalExecutor()) }
-        guard let state else {
-            throw CloudcError(.notFound, "there is no running cluster to submit to",
-                              fix: "start one with: cloudc start TEMPLATE — or try the job here first with --executor local")
-        }
-        guard let frontend = state.frontend else {
-            throw CloudcError(.state, "cluster \(state.name) has no frontend node", fix: "see its nodes with: cloudc list-nodes \(state.name)")
-        }
-        return try await operations.withSession(to: frontend, of: state) { session in
-            try await body(SlurmExecutor(shell: session, partition: partition))
-        }
-    }
 }
 
 extension Wiring {
@@ -71,7 +52,7 @@ extension Wiring {
             let (name, state) = try jobCluster(nil, executorFlag: executorFlag ?? "local")
             return (name, state, nil)
         case 1:
-            if (try? store.load(words[0])) ?? nil != nil || (try? runs.list(cluster: words[0]))?.isEmpty == false {
+            if (try? store.load(words[0])) ?? nil != nil || (try? operations.runs.list(cluster: words[0]))?.isEmpty == false {
                 let (name, state) = try jobCluster(words[0], executorFlag: executorFlag)
                 return (name, state, nil)
             }
