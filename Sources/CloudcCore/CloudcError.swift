@@ -20,6 +20,7 @@ public struct CloudcError: Error, Sendable, Equatable, CustomStringConvertible {
         case io                // local file system
         case connection        // a node cannot be reached (SSH connect, handshake, authentication)
         case hostKey           // a node's host key differs from the one pinned on first contact
+        case loginRefused      // a node's sshd refused the key for the user (on a young VM: not made yet)
         case remote            // a command on a node failed
         case unsupported       // this machine or provider cannot do it
         case internalError

@@ -102,6 +102,19 @@ public enum SafeFiles {
         }
     }
 
+    /// Removes the file (or link) `root/path` if it is there, reaching its folder without links.
+    public static func remove(_ path: [String], under root: String) throws {
+        guard let name = path.last else { return }
+        let fd: Int32
+        do {
+            fd = try openFolder(Array(path.dropLast()), under: root, create: false, mode: 0o755, owner: nil)
+        } catch let error as CloudcError where error.code == .notFound {
+            return
+        }
+        defer { close(fd) }
+        guard unlinkat(fd, name, 0) == 0 || errno == ENOENT else { throw failure("remove", root, path, errno) }
+    }
+
     /// Opens `root/path` as a folder, one component at a time with `O_NOFOLLOW`, making those
     /// missing when `create`. Throws `.notFound` for a missing one otherwise.
     static func openFolder(_ path: [String], under root: String, create: Bool, mode: mode_t,

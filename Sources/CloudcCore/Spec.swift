@@ -126,9 +126,14 @@ public struct LocalSettings: Sendable, Codable, Equatable {
     public var imageDir: String?
     /// The Debian mirror debootstrap builds images from; nil: `defaultMirror`.
     public var mirror: String?
+    /// The port of an apt cache on this machine (apt-cacher-ng's 3142), which the nodes, having no
+    /// route out, fetch packages through at their bridge's address; nil: the nodes get none.
+    public var packageCachePort: Int?
 
-    public init(subnet: String? = nil, root: String? = nil, imageDir: String? = nil, mirror: String? = nil) {
+    public init(subnet: String? = nil, root: String? = nil, imageDir: String? = nil, mirror: String? = nil,
+                packageCachePort: Int? = nil) {
         self.subnet = subnet; self.root = root; self.imageDir = imageDir; self.mirror = mirror
+        self.packageCachePort = packageCachePort
     }
 }
 
@@ -192,11 +197,16 @@ public struct ClusterSpec: Sendable, Codable, Equatable {
     /// How `cloudc submit` runs jobs: `slurm` or `local`; nil: `slurm`. Absent from state files
     /// written before it existed, which still decode (an optional decodes as nil when missing).
     public var executor: ExecutorKind?
+    /// The nodes' image or cloud already shares /home among them (a Filestore mount, an image
+    /// that mounts one): setup serves and mounts none. nil (older states): false.
+    public var sharedHome: Bool?
 
     public init(template: String, cloud: CloudSpec, login: LoginSpec, setup: SetupSpec? = nil,
-                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec], executor: ExecutorKind? = nil) {
+                image: String, sshFrom: String? = nil, groups: [NodeGroupSpec], executor: ExecutorKind? = nil,
+                sharedHome: Bool? = nil) {
         self.template = template; self.cloud = cloud; self.login = login; self.setup = setup
         self.image = image; self.sshFrom = sshFrom; self.groups = groups; self.executor = executor
+        self.sharedHome = sharedHome
     }
 
     public func group(named name: String) -> NodeGroupSpec? { groups.first { $0.name == name } }

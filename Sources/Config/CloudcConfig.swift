@@ -46,7 +46,8 @@ public struct CloudcConfig: Sendable, Equatable {
                               fix: "add 'image:' to the template; provider \(cloud.provider.rawValue) needs one")
         }
         return ClusterSpec(template: name, cloud: cloud, login: login, setup: setup, image: image,
-                           sshFrom: template.sshFrom, groups: template.groups, executor: template.executor)
+                           sshFrom: template.sshFrom, groups: template.groups, executor: template.executor,
+                           sharedHome: template.sharedHome)
     }
 
     private func resolve<Value>(_ reference: String, in section: [String: Value], section sectionName: String,

@@ -11,7 +11,7 @@ enum CloudsSection {
         .openstack: ["cloud", "region", "network", "floating_ip_network", "auth_url", "username", "password",
                      "project_name", "user_domain_name", "project_domain_name",
                      "application_credential_id", "application_credential_secret", "interface", "availability_zone"],
-        .local: ["subnet", "root", "image_dir", "mirror"],
+        .local: ["subnet", "root", "image_dir", "mirror", "package_cache_port"],
     ]
 
     /// The clouds, in file order.
@@ -124,7 +124,13 @@ enum CloudsSection {
         }
         let mirror = try map.string("mirror")
         if let mirror, let found = map["mirror"] { try checkURL(mirror, found) }
-        return LocalSettings(subnet: subnet, root: try map.path("root"), imageDir: try map.path("image_dir"), mirror: mirror)
+        let port = try map.int("package_cache_port")
+        if let port, !(1...65535).contains(port), let found = map["package_cache_port"] {
+            throw found.error("package_cache_port \(port) is not a TCP port",
+                              fix: "give the port your apt cache listens on, e.g. 3142 for apt-cacher-ng")
+        }
+        return LocalSettings(subnet: subnet, root: try map.path("root"), imageDir: try map.path("image_dir"), mirror: mirror,
+                             packageCachePort: port)
     }
 
     // MARK: Checks

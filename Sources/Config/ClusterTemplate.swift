@@ -18,10 +18,12 @@ public struct ClusterTemplate: Sendable, Equatable {
     public var executor: ExecutorKind?
     /// The node groups, in config order.
     public var groups: [NodeGroupSpec]
+    /// `shared_home: true`: the image or cloud already shares /home among the nodes.
+    public var sharedHome: Bool?
 
     public init(name: String, cloud: String, login: String, setup: String? = nil, image: String? = nil,
-                sshFrom: String? = nil, executor: ExecutorKind? = nil, groups: [NodeGroupSpec]) {
+                sshFrom: String? = nil, executor: ExecutorKind? = nil, groups: [NodeGroupSpec], sharedHome: Bool? = nil) {
         self.name = name; self.cloud = cloud; self.login = login; self.setup = setup; self.image = image
-        self.sshFrom = sshFrom; self.executor = executor; self.groups = groups
+        self.sshFrom = sshFrom; self.executor = executor; self.groups = groups; self.sharedHome = sharedHome
     }
 }

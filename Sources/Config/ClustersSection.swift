@@ -3,7 +3,7 @@ import Yams
 
 /// `clusters:`: cluster templates, their references checked against the other sections.
 struct ClustersSection {
-    static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "groups"]
+    static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "shared_home", "groups"]
     static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb"]
     static let gpuKeys = ["type", "count"]
     static let defaultLogin = "default"
@@ -78,7 +78,7 @@ struct ClustersSection {
             try group(named: $0.key, keyMark: $0.keyMark, $0.value, provider: cloud.provider)
         }
         return ClusterTemplate(name: name, cloud: cloudName, login: login, setup: setup, image: image,
-                               sshFrom: sshFrom, executor: executor, groups: groups)
+                               sshFrom: sshFrom, executor: executor, groups: groups, sharedHome: try map.bool("shared_home"))
     }
 
     func group(named name: String, keyMark: Mark?, _ value: ConfigValue, provider: ProviderKind) throws -> NodeGroupSpec {

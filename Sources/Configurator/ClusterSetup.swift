@@ -37,7 +37,8 @@ public struct ClusterSetup: Sendable {
         var groups = state.spec.groups.map(\.name)
         groups.removeAll { $0 == frontendGroup }
         return SetupTarget(cluster: state.name, groups: [frontendGroup] + groups, frontendGroup: frontendGroup,
-                           nodes: nodes, vars: vars, traits: traits, secrets: secrets, sudo: state.spec.login.user != "root")
+                           nodes: nodes, vars: vars, traits: traits, secrets: secrets, sudo: state.spec.login.user != "root",
+                           sharedHome: traits.sharedHome || state.spec.sharedHome == true)
     }
 
     /// Connects, runs the playbook, closes.

@@ -131,14 +131,23 @@ struct NodeRunner: Sendable {
         outcome.ok += role.packages.count - missing.count
         guard !missing.isEmpty else { return }
         let list = missing.joined(separator: " ")
-        let install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold \(list)"
-        let result = try await shell.run("\(install) || { apt-get update -q && \(install); }")
+        let install = "env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold \(list)"
+        let result = try await shell.run(Self.waitingForAptLocks + "apt_waiting \(install) || { apt_waiting apt-get update -q && apt_waiting \(install); }")
         guard result.status == 0 else {
             outcome.failure = failure("install \(list)", result)
             return
         }
         outcome.changed.append("install \(list)")
     }
+
+    /// `apt_waiting CMD…` runs an apt command, and again every 5 s for up to 10 minutes while
+    /// another apt holds its lock (unattended-upgrades and apt-daily run at a VM's first boot);
+    /// any other failure is final at once.
+    static let waitingForAptLocks = """
+        apt_waiting() { n=0; while :; do out=$("$@" 2>&1); rc=$?; printf '%s\\n' "$out"; [ $rc -eq 0 ] && return 0; \
+        case "$out" in *"Could not get lock"*|*"Unable to acquire the dpkg frontend lock"*|*"Unable to lock directory"*) \
+        n=$((n+1)); [ $n -ge 120 ] && return $rc; echo "waiting for another apt to finish"; sleep 5;; *) return $rc;; esac; done; }; 
+        """
 
     /// Uploads the files whose content, mode or owner differ; true when any did.
     private func ensureFiles(values: [String: TemplateValue], secrets: [String: SecretFile],

@@ -34,11 +34,16 @@ public struct SetupTarget: Sendable {
     public var secrets: [String: SecretFile]
     /// Commands need `sudo` (the login user is not root).
     public var sudo: Bool
+    /// /home is shared among the nodes already (the provider's nodes, or the template says so):
+    /// setup serves and mounts none.
+    public var sharedHome: Bool
 
     public init(cluster: String, groups: [String], frontendGroup: String, nodes: [SetupNode],
-                vars: [String: String], traits: ProviderTraits, secrets: [String: SecretFile], sudo: Bool) {
+                vars: [String: String], traits: ProviderTraits, secrets: [String: SecretFile], sudo: Bool,
+                sharedHome: Bool? = nil) {
         self.cluster = cluster; self.groups = groups; self.frontendGroup = frontendGroup; self.nodes = nodes
         self.vars = vars; self.traits = traits; self.secrets = secrets; self.sudo = sudo
+        self.sharedHome = sharedHome ?? traits.sharedHome
     }
 
     public var frontend: SetupNode? { nodes.first { $0.group == frontendGroup } }
@@ -95,7 +100,7 @@ struct SetupContext {
             ]),
             "nodes": .list(target.nodes.compactMap { nodeValues[$0.name] }),
             "vars": .map(target.vars.mapValues { .text($0) }),
-            "shared_home": .flag(target.traits.sharedHome),
+            "shared_home": .flag(target.sharedHome),
             "slurm_cgroups": .flag(target.traits.slurmCgroups),
             "sudo": .flag(target.sudo),
         ]

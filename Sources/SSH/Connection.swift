@@ -135,7 +135,7 @@ final class Connection {
             throw session.error(.credentials, "cannot use the private key \(key.path)",
                                 fix: "use an OpenSSH or PEM key that ssh accepts, e.g. one made with ssh-keygen -t ed25519")
         case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED, LIBSSH2_ERROR_AUTHENTICATION_FAILED, LIBSSH2_ERROR_METHOD_NOT_SUPPORTED:
-            throw session.error(.credentials, "\(peer) refused the key \(key.path)",
+            throw session.error(.loginRefused, "\(peer) refused the key \(key.path) for user \(user)",
                                 fix: "check the user name, and that the key's public half (\(identity.publicKeyPath ?? key.path + ".pub")) "
                                     + "is in ~\(user)/.ssh/authorized_keys on the node")
         default:

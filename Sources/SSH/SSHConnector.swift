@@ -38,6 +38,11 @@ public struct SSHConnector: Sendable {
         var lastFailure: CloudcError?
         while true {
             let left = limit - clock.now
+            if let lastFailure, left <= .zero, lastFailure.code == .loginRefused {
+                // The user or its key never arrived (a cloud makes them from metadata after boot).
+                throw CloudcError(.loginRefused, lastFailure.message + " for \(seconds(waitTimeout)) s",
+                                  fix: lastFailure.fix, cause: lastFailure.cause)
+            }
             if let lastFailure, left <= .zero {
                 throw CloudcError(.timeout, "\(endpoint.hostAndPort) did not accept an SSH login within \(seconds(waitTimeout)) s",
                                   fix: "check that the node \(endpoint.host) is running and has booted (its console log), "
@@ -57,10 +62,11 @@ public struct SSHConnector: Sendable {
         }
     }
 
-    /// A node still booting refuses, times out, or drops the handshake. A different host key
-    /// or a refused key will not get better by waiting.
+    /// A node still booting refuses, times out, or drops the handshake; a young VM refuses the
+    /// login until its guest agent or cloud-init has made the user from the instance's keys.
+    /// A different host key will not get better by waiting.
     static func isTransient(_ error: CloudcError) -> Bool {
-        error.code == .connection || error.code == .timeout
+        error.code == .connection || error.code == .timeout || error.code == .loginRefused
     }
 }
 

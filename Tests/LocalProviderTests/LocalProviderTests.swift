@@ -261,7 +261,7 @@ extension LocalProviderTests {
         var ubuntu = spec
         ubuntu.image = "ubuntu-24.04"
         let image = try #require(await #expect(throws: CloudcError.self) { try await provider().validate(ubuntu) })
-        #expect(image.message == "the local provider cannot make image 'ubuntu-24.04'; it supports: debian-12")
+        #expect(image.message == "the local provider cannot make image 'ubuntu-24.04'; it supports: debian-12, debian-12-stock")
 
         var big = spec
         big.groups[1].flavor = "n2-standard-8"

@@ -62,6 +62,29 @@ struct ConnectorTests {
         #expect(await attempts.value == 1)
     }
 
+    /// A young VM refuses the login until its guest agent has made the user from the instance's keys.
+    @Test func aRefusedLoginIsRetriedUntilTheUserExistsThenNamedWithUserAndKey() async throws {
+        let attempts = Counter()
+        let connector = SSHConnector(connectTimeout: 1, waitTimeout: 30, initialDelay: 0.01, maxDelay: 0.02)
+        let value = try await connector.waitAndConnect(to: SSHEndpoint(host: "node", user: "admin"), progress: nil) { _ -> Int in
+            let attempt = await attempts.increment()
+            if attempt < 3 { throw CloudcError(.loginRefused, "admin@node:22 refused the key /k for user admin") }
+            return 7
+        }
+        let tries = await attempts.value
+        #expect(value == 7 && tries == 3)
+
+        let never = SSHConnector(connectTimeout: 1, waitTimeout: 0.3, initialDelay: 0.01, maxDelay: 0.05)
+        let error = try await #require(throws: CloudcError.self) {
+            try await never.waitAndConnect(to: SSHEndpoint(host: "node", user: "admin"), progress: nil) { _ -> Int in
+                throw CloudcError(.loginRefused, "admin@node:22 refused the key /k for user admin", fix: "check authorized_keys")
+            }
+        }
+        #expect(error.code == .loginRefused)
+        #expect(error.message.contains("admin@node:22") && error.message.contains("/k") && error.message.contains("user admin"))
+        #expect(error.fix == "check authorized_keys")
+    }
+
     @Test func transientFailuresAreRetriedWithProgress() async throws {
         let attempts = Counter()
         let progress = OutputCapture()

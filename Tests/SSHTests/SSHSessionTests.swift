@@ -63,15 +63,15 @@ struct SSHSessionTests {
         await session.close()
     }
 
-    @Test func keyNotAuthorisedIsRefusedAsCredentials() async throws {
+    @Test func keyNotAuthorisedIsARefusedLoginNamingUserAndKey() async throws {
         let fixture = try await SSHFixture()
         let stranger = try makeSSHKey(in: fixture.directory.path, name: "stranger")
         let error = try await #require(throws: CloudcError.self) {
             try await fixture.connect(SSHIdentity(privateKeyPath: stranger))
         }
-        #expect(error.code == .credentials)
+        #expect(error.code == .loginRefused)
         #expect(error.message.contains("\(SSHServer.user)@127.0.0.1:\(fixture.server.port)"))
-        #expect(error.message.contains(stranger))
+        #expect(error.message.contains(stranger) && error.message.contains("for user \(SSHServer.user)"))
         #expect(error.fix?.contains("authorized_keys") == true)
 
         let missing = try await #require(throws: CloudcError.self) {

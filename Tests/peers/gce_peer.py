@@ -758,25 +758,34 @@ class Instance:
         self.deleting_at = None
         self.ssh_host_keys = None  # made on first use, as the VM's own first boot would
         self.delete_op = None
+        self.node = None  # with --nodes: the VM-like node behind the instance (vm_nodes.Node)
+        self.node_gone = None  # set once a deleted instance's node is powered off and removed
 
     @property
     def path(self):
         return f"projects/{self.project}/zones/{self.zone}/instances/{self.name}"
 
     def host_keys(self):
-        """The VM's SSH host keys [(type, base64)], made once."""
+        """The VM's SSH host keys [(type, base64)]: its node's own, else made once."""
+        if self.node is not None:
+            return self.node.host_keys()
         if self.ssh_host_keys is None:
             self.ssh_host_keys = [new_host_key()]
         return self.ssh_host_keys
 
     def status(self, now, step):
         if self.deleting_at is not None:
+            if self.node_gone is not None and not self.node_gone.is_set():
+                return "STOPPING"
             return "STOPPING" if now < self.deleting_at + step else None
         elapsed = now - self.created_at
         if elapsed < step:
             return "PROVISIONING"
         if elapsed < 2 * step:
             return "STAGING"
+        if self.node is not None:
+            # As on GCE: RUNNING once the VM runs; a poweroff inside makes it TERMINATED.
+            return {"running": "RUNNING", "terminated": "TERMINATED"}.get(self.node.state(), "STAGING")
         return "RUNNING"
 
     def render(self, now, step):
@@ -892,6 +901,7 @@ class Peer:
         self.own_base = None  # http://127.0.0.1:PORT/compute/v1/, set once bound
         self.token_url = None
         self.lock = threading.Lock()
+        self.nodes = None  # --nodes: the VM-like nodes behind the instances (vm_nodes.Backend)
         self.service_accounts = {}
         for account in accounts.get("service_accounts", []):
             key = serialization.load_pem_public_key(account["public_key"].encode())
@@ -1605,6 +1615,8 @@ class Peer:
             if instance.status(ctx.now, self.step) != "RUNNING" or query.rstrip("/") != "hostkeys":
                 raise not_found(f"{instance.path}/guestAttributes/{query}")
             items = [{"namespace": "hostkeys", "key": kind, "value": key} for kind, key in instance.host_keys()]
+            if not items:  # the guest agent has not published them yet
+                raise not_found(f"{instance.path}/guestAttributes/{query}")
         return {"kind": "compute#guestAttributes", "queryPath": query, "queryValue": {"items": items},
                 "selfLink": self.self_link(f"{instance.path}/getGuestAttributes")}
 
@@ -1673,15 +1685,23 @@ class Peer:
                 return op.render(ctx.now)
             op = Operation(self, ctx.project, f"zones/{ctx.zone}", "insert", path, instance_id, ctx.principal,
                            2 * self.step)
-            network_ip = self.allocate_ip(ctx)
-            nat_ip = None
-            if plan["access_config"]:
-                nat_ip = f"34.{16 + self.next_nat // 65536 % 200}.{self.next_nat // 256 % 256}.{self.next_nat % 256}"
-                self.next_nat += 1
+            if self.nodes is not None:
+                # Both addresses on the nodes' test bridge, from private ranges only.
+                network_ip, nat_ip = self.nodes.addresses(external=bool(plan["access_config"]))
+            else:
+                network_ip = self.allocate_ip(ctx)
+                nat_ip = None
+                if plan["access_config"]:
+                    nat_ip = f"34.{16 + self.next_nat // 65536 % 200}.{self.next_nat // 256 % 256}.{self.next_nat % 256}"
+                    self.next_nat += 1
             resource = self.instance_resource(ctx, plan, instance_id, network_ip)
             instance = Instance(ctx.project, ctx.zone, name, resource, ctx.now, network_ip, nat_ip,
                                 [(d, auto) for d, auto, _ in plan["disks"]], op)
             self.instances[self.instance_key(ctx, name)] = instance
+            if self.nodes is not None:
+                gpus = sum(int(g.get("acceleratorCount", 0)) for g in ctx.body.get("guestAccelerators") or [])
+                instance.node = self.nodes.create(self.instance_key(ctx, name), name, network_ip, nat_ip, gpus,
+                                                  self.ssh_keys_of(instance.resource))
             for (disk, _, size), given, image in zip(plan["disks"], ctx.body["disks"], plan["images"]):
                 kind = (given.get("initializeParams") or {}).get("diskType", "pd-standard").rsplit("/", 1)[-1]
                 existing = self.disks.get((ctx.project, ctx.zone, disk))
@@ -1734,6 +1754,44 @@ class Peer:
                            ctx.principal, self.step)
             instance.deleting_at = ctx.now
             instance.delete_op = op
+            if instance.node is not None:
+                # Powered off and removed in the background; STOPPING until it is gone.
+                instance.node_gone = threading.Event()
+                key = self.instance_key(ctx, instance.name)
+
+                def remove(gone=instance.node_gone):
+                    self.nodes.delete(key)
+                    gone.set()
+                threading.Thread(target=remove, daemon=True).start()
+            self.remember(ctx, request_id, op)
+            return op.render(ctx.now)
+
+    @staticmethod
+    def ssh_keys_of(resource):
+        items = (resource.get("metadata") or {}).get("items") or []
+        return "\n".join(i.get("value", "") for i in items if i.get("key") in ("ssh-keys", "sshKeys"))
+
+    def m_instances_setMetadata(self, ctx):
+        """instances.setMetadata: the instance's whole metadata, with the fingerprint of what it
+        replaces (412 conditionNotMet when stale). The guest agent applies new ssh-keys."""
+        self.check_zone(ctx)
+        request_id = self.request_id(ctx)
+        body = ctx.body or {}
+        with self.lock:
+            earlier = self.repeated(ctx, request_id)
+            if earlier is not None:
+                return earlier.render(ctx.now)
+            instance = self.find_instance(ctx)
+            if body.get("fingerprint") != instance.resource["metadata"].get("fingerprint"):
+                raise ApiError(412, "conditionNotMet", "Supplied fingerprint does not match current metadata fingerprint.")
+            metadata = {"kind": "compute#metadata", "fingerprint": fingerprint()}
+            if body.get("items"):
+                metadata["items"] = body["items"]
+            instance.resource["metadata"] = metadata
+            if instance.node is not None:
+                instance.node.set_ssh_keys(self.ssh_keys_of(instance.resource))
+            op = Operation(self, ctx.project, f"zones/{ctx.zone}", "setMetadata", instance.path, instance.id,
+                           ctx.principal, self.step)
             self.remember(ctx, request_id, op)
             return op.render(ctx.now)
 
@@ -2446,6 +2504,13 @@ def main():
                         help="time an instance spends in each of PROVISIONING, STAGING (and STOPPING)")
     parser.add_argument("--wait-timeout", type=float, default=120.0, help="operations.wait's deadline (Google: 2 min)")
     parser.add_argument("--token-lifetime", type=float, default=TOKEN_LIFETIME)
+    parser.add_argument("--nodes", help="boot a VM-like node for every instance (vm_nodes.py), its files in this folder")
+    parser.add_argument("--node-images", default="/var/lib/cloudc/vm-images", help="where the stock image is built, once")
+    parser.add_argument("--node-tag", default="gce", help="names the nodes' bridge (ccvm-TAG)")
+    parser.add_argument("--node-subnet", type=int, default=7, help="the nodes' networks: 10.91.N.0/24 and 100.91.N.0/24")
+    parser.add_argument("--package-cache-port", type=int, help="the package cache the nodes' apt goes through")
+    parser.add_argument("--user-delay", type=float, default=float(os.environ.get("CLOUD_PEER_USER_DELAY", "5")),
+                        help="seconds after sshd answers before the guest agent makes the users (CLOUD_PEER_USER_DELAY)")
     args = parser.parse_args()
 
     if not os.path.exists(args.discovery):
@@ -2454,6 +2519,17 @@ def main():
     with open(args.accounts, encoding="utf-8") as f:
         accounts = json.load(f)
     peer = Peer(discovery, accounts, args.project, args.step_seconds, args.wait_timeout, args.token_lifetime)
+    if args.nodes:
+        import signal
+        import vm_nodes
+        peer.nodes = vm_nodes.Backend(args.nodes, args.node_images, args.node_tag, args.node_subnet,
+                                      args.package_cache_port, args.user_delay)
+
+        def shut_down(*_):
+            peer.nodes.shutdown()
+            os._exit(0)
+        signal.signal(signal.SIGTERM, shut_down)
+        signal.signal(signal.SIGINT, shut_down)
     Handler.peer = peer
     server, port = listen(Handler, args.port)
     peer.own_base = f"http://127.0.0.1:{port}{COMPUTE_PREFIX}"

@@ -23,6 +23,11 @@ public struct LocalImage: Sendable, Equatable {
             "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "slurm-wlm", "munge",
             "sudo", "procps", "ca-certificates", "passwd",
         ]),
+        // What a cloud's stock Debian 12 image has: no SLURM, no munge, everything setup needs
+        // still to install.
+        "debian-12-stock": Recipe(suite: "bookworm", packages: [
+            "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "sudo", "procps", "ca-certificates", "passwd",
+        ]),
     ]
 
     public static var supportedNames: [String] { recipes.keys.sorted() }

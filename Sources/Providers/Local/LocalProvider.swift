@@ -289,7 +289,8 @@ public struct LocalProvider: CloudProvider {
         let booting = layout.nodes().filter { $0.metadata.phase == .preparing && $0.files.runningPID() == nil }.count
         try inotify.ensure(nodes: booting, progress: progress)
         let boot = NodeBoot(commands: commands, imagePath: imagePath, home: home, login: login,
-                            publicKey: request.access.publicKey, subnet: subnet, timeout: bootTimeout)
+                            publicKey: request.access.publicKey, subnet: subnet, timeout: bootTimeout,
+                            packageCachePort: settings.packageCachePort)
         let instances = try await withThrowingTaskGroup(of: CloudInstance.self) { tasks in
             for (index, node) in nodes.enumerated() {
                 tasks.addTask {

@@ -15,6 +15,8 @@ struct NodeBoot: Sendable {
     let publicKey: String
     let subnet: IPv4Network
     let timeout: Double
+    /// The port of the apt cache the nodes fetch packages through, on this machine; nil: none.
+    var packageCachePort: Int? = nil
 
     /// Runs the node's systemd-nspawn unless it runs already; returns the metadata as booted.
     func start(_ files: NodeFiles, _ metadata: NodeMetadata) async throws -> NodeMetadata {
@@ -116,6 +118,16 @@ struct NodeBoot: Sendable {
             IPv6AcceptRA=no
 
             """, to: ["etc", "systemd", "network", "80-cloudc.network"], in: root)
+        // Like a cloud image's mirror setting: the nodes have no route out, the cache on this
+        // machine fetches for them.
+        let cacheConfig = ["etc", "apt", "apt.conf.d", "00cloudc-package-cache"]
+        if let port = packageCachePort, let gateway = subnet.host(1) {
+            try Self.write("// Written by cloudc: packages come through the apt cache on the host of this node's bridge.\n"
+                           + "Acquire::http::Proxy \"http://\(IPv4Network.format(gateway)):\(port)/\";\n",
+                           to: cacheConfig, in: root)
+        } else {
+            try SafeFiles.remove(cacheConfig, under: root)
+        }
         let current = (try SafeFiles.read(["etc", "machine-id"], under: root)).map { String(decoding: $0, as: UTF8.self) }?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         if current.isEmpty {

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `cloudc start gce` to a running grid and back, as a user types it into bash, against the local
+/// Compute Engine whose instances boot as VM-like nodes (`scripts/cloud-peer.sh`): a stock Debian 12
+/// image with nothing of SLURM on it, the login user `admin` made by a guest agent some seconds after
+/// sshd answers, every package through the package cache (the nodes have no route out).
+@Suite(.serialized, .needsRoot) struct GCEEndToEndTests {
+    /// The peer's folder, started and stopped with the script users run.
+    struct CloudPeer {
+        let desk: Desk
+        let directory: String
+
+        static func start(userDelay: Int) async throws -> CloudPeer {
+            let probe = try Desk()
+            let directory = probe.folder.path + "/peer"
+            let desk = try Desk(["CLOUDC_HOME": directory, "CLOUD_PEER_USER_DELAY": String(userDelay),
+                                 "CLOUD_PEER_PACKAGE_CACHE": "/var/cache/cloudc-peer-packages",
+                                 "CLOUDC_SHARE": Paths.repoRoot, "CLOUDC_SSH_WAIT": "180"])
+            let started = try await desk.paste("bash \(Paths.repoRoot)/scripts/cloud-peer.sh start gce \(directory)")
+            guard started.status == 0 else {
+                _ = try? await desk.paste("bash \(Paths.repoRoot)/scripts/cloud-peer.sh stop \(directory)")
+                throw PeerError("cloud-peer.sh start gce failed: \(started.stderr.suffix(3000))")
+            }
+            return CloudPeer(desk: desk, directory: directory)
+        }
+
+        func stop() async {
+            _ = try? await desk.paste("bash \(Paths.repoRoot)/scripts/cloud-peer.sh stop \(directory)")
+        }
+
+        func type(_ line: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Run {
+            let run = try await desk.paste(line)
+            #expect(run.status == 0, "`\(line)`: \(run.stderr.suffix(4000))", sourceLocation: sourceLocation)
+            return run
+        }
+
+        /// Polls `cloudc ssh -- command` until its output satisfies `done`.
+        func until(_ what: String, timeout: Double = 180, _ command: String, _ done: (String) -> Bool) async throws -> String {
+            let start = Date()
+            while true {
+                let out = try await desk.paste("cloudc ssh -- \(command)").stdout
+                if done(out) { return out }
+                if Date().timeIntervalSince(start) > timeout {
+                    throw PeerError("timed out waiting for \(what); last output of `\(command)`: \(out)")
+                }
+                try await Task.sleep(nanoseconds: 2_000_000_000)
+            }
+        }
+
+        /// The peer's own view (`GET /_peer/state`), independent of cloudc.
+        func state() async throws -> [String: Any] {
+            let port = try String(contentsOfFile: directory + "/peer.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let got = try await Run.programOffPool("/usr/bin/env", ["curl", "-sf", "http://127.0.0.1:\(port)/_peer/state"])
+            return try #require(try JSONSerialization.jsonObject(with: Data(got.stdout.utf8)) as? [String: Any])
+        }
+    }
+
+    static let trainScript = """
+        #!/bin/sh
+        # train.sh --lr LR --seed SEED: one row of results, and where it ran.
+        lr=$2; seed=$4
+        sleep 2
+        printf 'host,score\\n%s,%s\\n' "$(hostname)" "$(echo "$lr * $seed" | awk '{print $1 * $3}')" > results.csv
+        """
+
+    @Test func startToAGridResizeAndStopOnNodesThatBootLikeVMs() async throws {
+        guard geteuid() == 0 else { throw PeerError("needs root: the peer's nodes are systemd-nspawn machines") }
+        let delay = Int(ProcessInfo.processInfo.environment["CLOUD_PEER_USER_DELAY"] ?? "5") ?? 5
+        let peer = try await CloudPeer.start(userDelay: delay)
+        do {
+            try await exercise(peer)
+        } catch {
+            _ = try? await peer.desk.paste("cloudc stop gce")
+            await peer.stop()
+            throw error
+        }
+        await peer.stop()
+        #expect(!FileManager.default.fileExists(atPath: peer.directory), "the script removes its folder")
+        let bridges = try await Run.programOffPool("/usr/bin/env", ["ip", "-o", "link", "show", "type", "bridge"]).stdout
+        #expect(!bridges.contains("ccvm-"), "no bridge of the peer is left: \(bridges)")
+    }
+
+    func exercise(_ peer: CloudPeer) async throws {
+        var began = Date()
+        let start = try await peer.type("cloudc start gce")
+        print(String(format: "measure: cloudc start gce to SLURM ready: %.1f s", Date().timeIntervalSince(began)))
+        #expect(start.stderr.contains("is ready"), "\(start.stderr.suffix(3000))")
+        #expect(start.stderr.contains("install munge"), "munge came from the package cache: \(start.stderr.suffix(3000))")
+
+        // Every node idle in SLURM; the GPU node with its GPU.
+        let idle = try await peer.until("every node idle", "sinfo -h -N -o '%N %t %G'") { out in
+            ["frontend001", "compute001", "compute002", "gpu001"].filter { $0 != "frontend001" }
+                .allSatisfy { out.contains("\($0) idle") }
+        }
+        #expect(idle.contains("gpu001 idle gpu:1"), "\(idle)")
+        #expect(try await peer.type("cloudc ssh -- id -un").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "admin")
+
+        // A 2 × 3 grid as one job array on both compute nodes.
+        _ = try peer.desk.write("code/train.sh", Self.trainScript)
+        _ = try await peer.type("chmod +x code/train.sh")
+        let submit = try await peer.type("cloudc submit --dir ./code --partition compute -- ./train.sh --lr '{0.1,0.2}' --seed '{1,2,3}'")
+        let run = submit.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(submit.stderr.contains("Submitted 6 task(s)"), "\(submit.stderr)")
+        _ = try await peer.type("cloudc jobs \(run) --wait")
+        let harvest = try await peer.type("cloudc harvest \(run) --collect results.csv")
+        let table = try String(contentsOfFile: peer.desk.folder.path + "/" + run + "/results.csv", encoding: .utf8)
+        let rows = table.split(separator: "\n").dropFirst()
+        #expect(rows.count == 6, "\(table) \(harvest.stderr)")
+        let hosts = Set(rows.compactMap { $0.split(separator: ",").dropFirst(3).first.map(String.init) })
+        #expect(hosts == ["compute001", "compute002"], "the tasks ran on \(hosts): \(table)")
+
+        // A job keeps running while a node joins and another leaves.
+        let long = try await peer.type("cloudc ssh -- sbatch --parsable -p compute -w compute001 --wrap \"'sleep 600'\"")
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try await peer.until("the long job to run", "squeue -h -j \(long) -o %T") { $0.contains("RUNNING") }
+        began = Date()
+        _ = try await peer.type("cloudc resize +1 compute")
+        print(String(format: "measure: cloudc resize +1 compute: %.1f s", Date().timeIntervalSince(began)))
+        _ = try await peer.until("compute003 idle", "sinfo -h -N -n compute003 -o %t") { $0.contains("idle") }
+        #expect(try await peer.type("cloudc ssh -- squeue -h -j \(long) -o %T").stdout.contains("RUNNING"))
+        _ = try await peer.type("cloudc resize -1 compute")
+        #expect(try await peer.type("cloudc ssh -- squeue -h -j \(long) -o %T").stdout.contains("RUNNING"),
+                "the running job survived both resizes")
+        _ = try await peer.type("cloudc ssh -- scancel \(long)")
+
+        let again = try await peer.type("cloudc setup")
+        #expect(again.stderr.contains(" 0 changed"), "a second setup changes nothing: \(again.stderr.suffix(2000))")
+
+        began = Date()
+        _ = try await peer.type("cloudc stop gce")
+        print(String(format: "measure: cloudc stop gce: %.1f s", Date().timeIntervalSince(began)))
+        let state = try await peer.state()
+        #expect((state["instances"] as? [Any])?.isEmpty == true, "instances left: \(state["instances"] ?? [])")
+        #expect((state["disks"] as? [Any])?.isEmpty == true, "disks left: \(state["disks"] ?? [])")
+        #expect(((state["firewalls"] as? [[String: Any]]) ?? []).allSatisfy { ($0["deleting"] as? Bool) == true },
+                "firewall rules left: \(state["firewalls"] ?? [])")
+        if let counts = state["counts"] { print("measure: peer counts \(counts)") }
+    }
+}

@@ -1,0 +1,336 @@
+"""Nodes that boot like cloud VMs, for the cloud peers: each instance a systemd-nspawn machine with
+its own systemd, sshd, hostname and root file system, booted from a stock Debian 12 image.
+
+- The image is what a cloud's stock debian-12 has: systemd, openssh-server, sudo, ca-certificates,
+  and none of what a SLURM setup installs. It is built once with debootstrap and shared read-only
+  (each node writes to an overlay of its own).
+- Nodes sit on a test bridge of their own: the internal address (networkIP, fixed IP) and, where the
+  instance has one, an external one, both from private ranges, reach the node from this machine.
+  No node has a route out: packages come through the package cache on this machine, which the
+  image names as its mirror (an apt proxy setting, as a cloud image names its cloud's mirror).
+- A guest agent creates the users of the instance's SSH keys (with passwordless sudo) a delay
+  after sshd accepts connections, as Google's guest agent and cloud-init do on a real VM; keys
+  changed later are applied too.
+- Deleting a node powers it off and removes it; a `poweroff` inside makes `state()` say so.
+- GPU nodes carry NVIDIA device nodes (major 195) and an `nvidia-smi` that lists them.
+
+Everything runs as root (nspawn, mounts, bridges). Used by gce_peer.py with --nodes.
+"""
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+STOCK_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "sudo", "procps",
+                  "ca-certificates", "passwd"]
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+
+
+def log(message):
+    print("[nodes] " + message, flush=True)
+
+
+def run(*args, check=True, **kwargs):
+    result = subprocess.run(list(args), capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(args), result.returncode, result.stderr.strip()[-2000:]))
+    return result
+
+
+def stock_image(image_dir, name="debian-12-stock"):
+    """The stock image's root, built once (under a lock, into a folder renamed into place when whole)."""
+    path = os.path.join(image_dir, name)
+    if os.path.exists(os.path.join(path, "etc", "os-release")):
+        return path
+    os.makedirs(image_dir, exist_ok=True)
+    with open(os.path.join(image_dir, name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(path, "etc", "os-release")):
+            return path
+        staging = path + ".building"
+        shutil.rmtree(staging, ignore_errors=True)
+        log("building the stock image %s with debootstrap (a few minutes, once)" % name)
+        run("debootstrap", "--variant=minbase", "--include=" + ",".join(STOCK_PACKAGES), SUITE, staging, MIRROR)
+        # Per-VM identity is made at each node's first boot, not shared through the image.
+        for entry in os.listdir(os.path.join(staging, "etc", "ssh")):
+            if entry.startswith("ssh_host_"):
+                os.unlink(os.path.join(staging, "etc", "ssh", entry))
+        open(os.path.join(staging, "etc", "machine-id"), "w").close()
+        # The mirror a cloud image names; the node's apt proxy setting sends it through the cache.
+        with open(os.path.join(staging, "etc", "apt", "sources.list"), "w") as f:
+            f.write("deb %s %s main\n" % (MIRROR, SUITE))
+        # A VM's sshd starts at boot: enabled, as in a cloud image.
+        run("chroot", staging, "systemctl", "enable", "ssh", "systemd-networkd", check=False)
+        os.rename(staging, path)
+        return path
+
+
+class Bridge:
+    """A test bridge with the host's end of two private networks: internal and external addresses."""
+
+    def __init__(self, name, internal_prefix, external_prefix):
+        self.name = name
+        self.internal_prefix = internal_prefix  # "10.91.7"
+        self.external_prefix = external_prefix  # "100.91.7"
+
+    def create(self):
+        if run("ip", "link", "show", "dev", self.name, check=False).returncode != 0:
+            run("ip", "link", "add", self.name, "type", "bridge")
+        for prefix in (self.internal_prefix, self.external_prefix):
+            run("ip", "addr", "replace", prefix + ".1/24", "dev", self.name)
+        run("ip", "link", "set", self.name, "up")
+
+    def remove(self):
+        run("ip", "link", "del", self.name, check=False)
+
+    @property
+    def gateway(self):
+        return self.internal_prefix + ".1"
+
+
+class Node:
+    def __init__(self, backend, name, internal_ip, external_ip, gpus, ssh_keys):
+        self.backend = backend
+        self.name = name
+        self.internal_ip = internal_ip
+        self.external_ip = external_ip
+        self.gpus = gpus
+        self.ssh_keys = ssh_keys  # the `ssh-keys` metadata value: "user:key" lines
+        self.folder = os.path.join(backend.root, name)
+        self.root = os.path.join(self.folder, "root")
+        self.process = None
+        self.deleted = False
+        self.applied_keys = None
+        self.changed = threading.Event()
+        self.lock = threading.Lock()
+
+    # Boot
+
+    def boot(self):
+        for sub in ("upper", "work", "root"):
+            os.makedirs(os.path.join(self.folder, sub), exist_ok=True)
+        run("mount", "-t", "overlay", "overlay", "-o",
+            "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (self.backend.image, self.folder, self.folder), self.root)
+        self.write("etc/hostname", self.name + "\n")
+        self.write("etc/hosts", "127.0.0.1\tlocalhost\n%s\t%s\n" % (self.internal_ip, self.name))
+        addresses = "Address=%s/24\n" % self.internal_ip
+        if self.external_ip:
+            addresses += "Address=%s/24\n" % self.external_ip
+        self.write("etc/systemd/network/80-vm.network",
+                   "[Match]\nName=host0\n\n[Network]\n%sLinkLocalAddressing=no\nIPv6AcceptRA=no\n" % addresses)
+        self.write("etc/machine-id", os.urandom(16).hex() + "\n")
+        if self.backend.cache_port:
+            self.write("etc/apt/apt.conf.d/00mirror",
+                       'Acquire::http::Proxy "http://%s:%d/";\n' % (self.backend.bridge.gateway, self.backend.cache_port))
+        run("ssh-keygen", "-A", "-f", self.root)
+        log_file = open(os.path.join(self.folder, "nspawn.log"), "w")
+        self.process = subprocess.Popen(
+            ["systemd-nspawn", "--boot", "--directory=" + self.root, "--machine=vm-" + self.backend.tag + "-" + self.name,
+             "--hostname=" + self.name, "--network-bridge=" + self.backend.bridge.name,
+             "--bind=%s:/home" % self.backend.home, "--register=no", "--keep-unit", "--console=passive"],
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        threading.Thread(target=self.agent, daemon=True).start()
+
+    def write(self, relative, text):
+        path = os.path.join(self.root, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if os.path.islink(path):
+            os.unlink(path)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def host_keys(self):
+        """[(type, base64)] of the node's own host keys, as its guest agent publishes them."""
+        keys = []
+        for kind in ("ed25519", "ecdsa", "rsa"):
+            path = os.path.join(self.folder, "upper", "etc", "ssh", "ssh_host_%s_key.pub" % kind)
+            try:
+                fields = open(path).read().split()
+            except OSError:
+                continue
+            if len(fields) >= 2:
+                keys.append((fields[0], fields[1]))
+        return keys
+
+    def init_pid(self):
+        """The node's own init: the child of its systemd-nspawn."""
+        if not self.process or self.process.poll() is not None:
+            return None
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = open("/proc/%s/stat" % entry).read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == self.process.pid:
+                return int(entry)
+        return None
+
+    def inside(self, script):
+        pid = self.init_pid()
+        if pid is None:
+            raise RuntimeError("node %s is not running" % self.name)
+        # The node's mount namespace (and so its root file system), network, hostname and IPC.
+        return run("nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-r", "-w", "--", "/bin/sh", "-c", script, check=False)
+
+    # The guest agent
+
+    def agent(self):
+        try:
+            self.wait_for_sshd()
+            delay = self.backend.user_delay
+            if delay:
+                time.sleep(delay)
+            if self.gpus:
+                self.add_gpus()
+            while not self.deleted and self.state() == "running":
+                with self.lock:
+                    keys = self.ssh_keys
+                if keys != self.applied_keys:
+                    self.apply_keys(keys)
+                    self.applied_keys = keys
+                self.changed.wait(1)
+                self.changed.clear()
+        except Exception as error:  # the node went away under the agent
+            if not self.deleted:
+                log("guest agent of %s stopped: %s" % (self.name, error))
+
+    def wait_for_sshd(self):
+        deadline = time.time() + 300
+        while time.time() < deadline and not self.deleted:
+            try:
+                with socket.create_connection((self.internal_ip, 22), timeout=2) as s:
+                    if s.recv(4).startswith(b"SSH-"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("sshd of %s never answered" % self.name)
+
+    def apply_keys(self, keys):
+        for line in (keys or "").splitlines():
+            user, _, key = line.partition(":")
+            user = user.strip()
+            if not user or not key.strip() or not user.replace("-", "").replace("_", "").isalnum():
+                continue
+            script = (
+                "id -u {u} >/dev/null 2>&1 || useradd -M -s /bin/bash {u}; "
+                "[ -d /home/{u} ] || {{ mkdir -p /home/{u}; cp -rT /etc/skel /home/{u}; chown -R {u}: /home/{u}; }}; "
+                "echo '{u} ALL=(ALL:ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-vm-{u}; chmod 0440 /etc/sudoers.d/90-vm-{u}; "
+                "h=$(getent passwd {u} | cut -d: -f6); mkdir -p $h/.ssh; "
+                "grep -qxF '{k}' $h/.ssh/authorized_keys 2>/dev/null || echo '{k}' >> $h/.ssh/authorized_keys; "
+                "chmod 700 $h/.ssh; chmod 600 $h/.ssh/authorized_keys; chown -R {u}: $h/.ssh"
+            ).format(u=user, k=key.strip().replace("'", ""))
+            result = self.inside(script)
+            if result.returncode != 0:
+                log("guest agent of %s: user %s: %s" % (self.name, user, result.stderr.strip()))
+            else:
+                log("guest agent of %s: user %s can log in" % (self.name, user))
+
+    def add_gpus(self):
+        script = " && ".join("{ [ -e /dev/nvidia%d ] || mknod -m 666 /dev/nvidia%d c 195 %d; }" % (i, i, i)
+                             for i in range(self.gpus))
+        smi = "#!/bin/sh\\n" + "".join("echo %d\\n" % i for i in range(self.gpus))
+        self.inside(script + " && printf '%s' > /usr/local/bin/nvidia-smi && chmod +x /usr/local/bin/nvidia-smi" % smi)
+
+    # Life
+
+    def state(self):
+        if self.deleted:
+            return "deleted"
+        if self.process is None:
+            return "staging"
+        return "running" if self.process.poll() is None else "terminated"
+
+    def set_ssh_keys(self, keys):
+        with self.lock:
+            self.ssh_keys = keys
+        self.changed.set()
+
+    def remove(self):
+        self.deleted = True
+        self.changed.set()
+        if self.process and self.process.poll() is None:
+            pid = self.init_pid()
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGRTMIN + 4)  # systemd: power off
+                except OSError:
+                    pass
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        run("umount", "-l", self.root, check=False)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Backend:
+    """The nodes of one peer: a bridge, a shared /home, a stock image, the nodes by name."""
+
+    def __init__(self, root, image_dir, tag, subnet_index, cache_port, user_delay):
+        self.root = os.path.join(root, "nodes")
+        self.home = os.path.join(root, "home")
+        self.tag = tag
+        self.cache_port = cache_port
+        self.user_delay = user_delay
+        self.image = stock_image(image_dir)
+        self.bridge = Bridge("ccvm-" + tag, "10.91.%d" % subnet_index, "100.91.%d" % subnet_index)
+        os.makedirs(self.root, exist_ok=True)
+        os.makedirs(self.home, exist_ok=True)
+        self.bridge.create()
+        self.nodes = {}
+        self.lock = threading.Lock()
+        self.next_host = 10
+
+    def addresses(self, external):
+        with self.lock:
+            host = self.next_host
+            self.next_host += 1
+        return ("%s.%d" % (self.bridge.internal_prefix, host),
+                "%s.%d" % (self.bridge.external_prefix, host) if external else None)
+
+    def create(self, key, hostname, internal_ip, external_ip, gpus, ssh_keys):
+        node = Node(self, hostname, internal_ip, external_ip, gpus, ssh_keys)
+        with self.lock:
+            self.nodes[key] = node
+        threading.Thread(target=self._boot, args=(node,), daemon=True).start()
+        return node
+
+    def _boot(self, node):
+        try:
+            node.boot()
+            log("booted %s at %s%s" % (node.name, node.internal_ip, " and " + node.external_ip if node.external_ip else ""))
+        except Exception as error:
+            log("cannot boot %s: %s" % (node.name, error))
+
+    def get(self, key):
+        with self.lock:
+            return self.nodes.get(key)
+
+    def delete(self, key):
+        with self.lock:
+            node = self.nodes.pop(key, None)
+        if node:
+            node.remove()
+
+    def shutdown(self):
+        with self.lock:
+            nodes = list(self.nodes.values())
+            self.nodes.clear()
+        for node in nodes:
+            node.remove()
+        self.bridge.remove()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def describe(self):
+        return json.dumps({key: {"name": n.name, "state": n.state(), "ip": n.internal_ip, "external": n.external_ip}
+                           for key, n in self.nodes.items()})
