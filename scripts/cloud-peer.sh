@@ -24,6 +24,20 @@ peers=$repo/Tests/peers
 
 die() { echo "cloud-peer: $*" >&2; exit 1; }
 
+# Runs "$@" in the background with its output in the file $1 and no other descriptor of ours:
+# a caller that waits for the end of this script's output (a test, `$(…)`) is not held up by it.
+daemon() {
+    local log=$1
+    shift
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec "$@"
+    ) > "$log" 2>&1 < /dev/null &
+}
+
 # Waits up to $2 seconds for the file $1 (a port, written whole once something listens).
 wait_for_file() {
     local file=$1 seconds=$2 pid=$3 log=$4 i
@@ -54,16 +68,17 @@ start_gce() {
     done
     echo "$n" > "$dir/subnet"
 
-    python3 -u "$peers/package_cache.py" --cache "${CLOUD_PEER_PACKAGE_CACHE:-$dir/package-cache}" \
-        --port-file "$dir/package-cache.port" --stats "$dir/package-cache.json" > "$dir/package-cache.log" 2>&1 &
+    daemon "$dir/package-cache.log" python3 -u "$peers/package_cache.py" \
+        --cache "${CLOUD_PEER_PACKAGE_CACHE:-$dir/package-cache}" \
+        --port-file "$dir/package-cache.port" --stats "$dir/package-cache.json"
     echo $! >> "$dir/pids"
     wait_for_file "$dir/package-cache.port" 15 $! "$dir/package-cache.log"
 
-    python3 -u "$peers/gce_peer.py" --discovery "$repo/.peers/compute.v1.json" \
+    daemon "$dir/peer.log" python3 -u "$peers/gce_peer.py" --discovery "$repo/.peers/compute.v1.json" \
         --accounts "$dir/credentials/accounts.json" --project cloudc-peer --port-file "$dir/peer.port" \
         --step-seconds 0.5 --nodes "$dir/vm" --node-tag "g$n" --node-subnet "$n" \
         --package-cache-port "$(cat "$dir/package-cache.port")" \
-        --user-delay "${CLOUD_PEER_USER_DELAY:-5}" > "$dir/peer.log" 2>&1 &
+        --user-delay "${CLOUD_PEER_USER_DELAY:-5}"
     echo $! >> "$dir/pids"
     # The first start builds the stock image before the peer listens.
     wait_for_file "$dir/peer.port" 900 $! "$dir/peer.log"

@@ -17,8 +17,9 @@ struct PrintedEvents: OperationEvents {
     }
 
     func setupDone(cluster: String, report: SetupReport) {
-        context.note(String(format: "Setup of %@ done in %.1f s: %d changed, %d ok.",
-                            cluster, report.seconds, report.changedSteps, report.okSteps))
+        let roles = report.roles.filter { !$0.nodes.isEmpty }.map { String(format: "%@ %.1f s", $0.role, $0.seconds) }.joined(separator: ", ")
+        context.note(String(format: "Setup of %@ done in %.1f s: %d changed, %d ok (%@).",
+                            cluster, report.seconds, report.changedSteps, report.okSteps, roles))
     }
 
     func ready(cluster: String, seconds: Double) {

@@ -146,7 +146,7 @@ struct NodeRunner: Sendable {
     static let waitingForAptLocks = """
         apt_waiting() { n=0; while :; do out=$("$@" 2>&1); rc=$?; printf '%s\\n' "$out"; [ $rc -eq 0 ] && return 0; \
         case "$out" in *"Could not get lock"*|*"Unable to acquire the dpkg frontend lock"*|*"Unable to lock directory"*) \
-        n=$((n+1)); [ $n -ge 120 ] && return $rc; echo "waiting for another apt to finish"; sleep 5;; *) return $rc;; esac; done; }; 
+        n=$((n+1)); [ $n -ge 120 ] && return $rc; echo "waiting for another apt to finish"; sleep ${APT_LOCK_PAUSE:-5};; *) return $rc;; esac; done; }; 
         """
 
     /// Uploads the files whose content, mode or owner differ; true when any did.

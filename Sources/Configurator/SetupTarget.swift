@@ -101,11 +101,21 @@ struct SetupContext {
             "nodes": .list(target.nodes.compactMap { nodeValues[$0.name] }),
             "vars": .map(target.vars.mapValues { .text($0) }),
             "shared_home": .flag(target.sharedHome),
-            "slurm_cgroups": .flag(target.traits.slurmCgroups),
+            "slurm_cgroups": .flag(slurmCgroups),
             "sudo": .flag(target.sudo),
         ]
         // Absent until every worker has reported its hardware (a template naming it then fails clearly).
         if let slurm = try? slurmModel() { shared["slurm"] = slurm.templateValue }
+    }
+
+    /// SLURM confines jobs with cgroups where the provider's nodes allow it and no worker has said
+    /// it is a container (a node that is a systemd-nspawn machine, whatever cloud lent it, has no
+    /// cgroup tree of its own for slurmd to build in).
+    private var slurmCgroups: Bool {
+        target.traits.slurmCgroups && !target.workers.contains { worker in
+            let virt = facts[worker.name]?["container"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            return !virt.isEmpty && virt != "none"
+        }
     }
 
     private func nodeValue(_ node: SetupNode) -> TemplateValue {

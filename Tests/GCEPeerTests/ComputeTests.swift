@@ -426,6 +426,31 @@ struct ComputeTests {
         }
     }
 
+    /// instances.setMetadata replaces the whole metadata, and only with the fingerprint of what it
+    /// replaces (as Google: 412 conditionNotMet otherwise, so two writers cannot undo each other).
+    @Test func setMetadataNeedsTheCurrentFingerprint() async throws {
+        try await GCEPeer.with { peer in
+            let token = try await peer.accessToken()
+            var body = instanceBody("keyed")
+            body["metadata"] = ["items": [["key": "ssh-keys", "value": "admin:ssh-ed25519 AAAA first"]]]
+            _ = try await peer.waitDone(try await peer.insert(body, token: token), token: token)
+            let path = "zones/us-central1-a/instances/keyed"
+            let before = try #require(try await peer.compute("GET", path, token: token).json?["metadata"] as? [String: Any])
+            let fingerprint = try #require(before["fingerprint"] as? String)
+
+            let items = [["key": "ssh-keys", "value": "admin:ssh-ed25519 AAAA first\nsecond:ssh-ed25519 BBBB second"]]
+            let stale = try await peer.compute("POST", path + "/setMetadata", json: ["items": items, "fingerprint": "c3RhbGU="], token: token)
+            #expect(stale.status == 412 && stale.errorReason == "conditionNotMet", "\(stale.text)")
+            let set = try await peer.compute("POST", path + "/setMetadata", json: ["items": items, "fingerprint": fingerprint], token: token)
+            #expect(set.status == 200 && set.json?["operationType"] as? String == "setMetadata", "\(set.text)")
+            let after = try #require(try await peer.compute("GET", path, token: token).json?["metadata"] as? [String: Any])
+            #expect((after["items"] as? [[String: String]])?.first?["value"]?.contains("second:") == true)
+            #expect(after["fingerprint"] as? String != fingerprint)
+            let again = try await peer.compute("POST", path + "/setMetadata", json: ["items": items, "fingerprint": fingerprint], token: token)
+            #expect(again.status == 412, "the old fingerprint no longer matches")
+        }
+    }
+
     @Test func theCatalogueAnswersLikeGoogles() async throws {
         try await GCEPeer.with { peer in
             let token = try await peer.accessToken()

@@ -122,7 +122,7 @@ class Node:
         addresses = "Address=%s/24\n" % self.internal_ip
         if self.external_ip:
             addresses += "Address=%s/24\n" % self.external_ip
-        self.write("etc/systemd/network/80-vm.network",
+        self.write("etc/systemd/network/10-vm.network",
                    "[Match]\nName=host0\n\n[Network]\n%sLinkLocalAddressing=no\nIPv6AcceptRA=no\n" % addresses)
         self.write("etc/machine-id", os.urandom(16).hex() + "\n")
         if self.backend.cache_port:
