@@ -51,6 +51,39 @@ import TestSupport
             }
         }
 
+        /// Adds `user` with the login's key to the ssh-keys metadata of the instance whose name
+        /// contains `node`, through instances.setMetadata (a token of the peer's service account,
+        /// got without cloudc), as a user would with `gcloud compute instances add-metadata`.
+        func addSSHUser(_ user: String, on node: String) async throws {
+            let script = """
+                import json, subprocess, sys, urllib.parse, urllib.request
+                d, peers, user, node = sys.argv[1:5]
+                port = open(d + "/peer.port").read().strip()
+                base = "http://127.0.0.1:%s" % port
+                jwt = subprocess.run(["python3", peers + "/gce_credentials.py", "jwt", d + "/credentials/service-account.json",
+                                      "--scope", "https://www.googleapis.com/auth/compute",
+                                      "--aud", "https://oauth2.googleapis.com/token"], capture_output=True, text=True, check=True).stdout.strip()
+                form = urllib.parse.urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": jwt}).encode()
+                token = json.load(urllib.request.urlopen(base + "/token", form))["access_token"]
+                def call(method, path, body=None):
+                    request = urllib.request.Request(base + "/compute/v1/projects/cloudc-peer/zones/us-central1-a/" + path,
+                        data=None if body is None else json.dumps(body).encode(), method=method,
+                        headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+                    return json.load(urllib.request.urlopen(request))
+                names = [i["name"] for i in call("GET", "instances")["items"] if node in i["name"]]
+                instance = call("GET", "instances/" + names[0])
+                metadata = instance["metadata"]
+                items = metadata.get("items", [])
+                key = open(d + "/id_ed25519.pub").read().strip()
+                for item in items:
+                    if item["key"] == "ssh-keys":
+                        item["value"] += "\\n%s:%s" % (user, key)
+                call("POST", "instances/%s/setMetadata" % names[0], {"items": items, "fingerprint": metadata["fingerprint"]})
+                """
+            try script.write(toFile: directory + "/add-user.py", atomically: true, encoding: .utf8)
+            _ = try await type("python3 \(directory)/add-user.py \(directory) \(Paths.peers) \(user) \(node)")
+        }
+
         /// The peer's own view (`GET /_peer/state`), independent of cloudc.
         func state() async throws -> [String: Any] {
             let port = try String(contentsOfFile: directory + "/peer.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -91,6 +124,7 @@ import TestSupport
         let start = try await peer.type("cloudc start gce")
         print(String(format: "measure: cloudc start gce to SLURM ready: %.1f s", Date().timeIntervalSince(began)))
         #expect(start.stderr.contains("is ready"), "\(start.stderr.suffix(3000))")
+        for line in start.stderr.split(separator: "\n") where line.hasPrefix("Setup of") { print("measure: \(line)") }
         let calls = (try await peer.state()["counts"] as? [String: Any])?["requests"] ?? "?"
         print("measure: Compute API requests during start (token grants included): \(calls)")
         #expect(start.stderr.contains("install munge"), "munge came from the package cache: \(start.stderr.suffix(3000))")
@@ -116,6 +150,10 @@ import TestSupport
         #expect(rows.count == 6, "\(table) \(harvest.stderr)")
         let hosts = Set(rows.compactMap { $0.split(separator: ",").dropFirst(3).first.map(String.init) })
         #expect(hosts == ["compute001", "compute002"], "the tasks ran on \(hosts): \(table)")
+
+        // Keys added to a running VM's metadata: its guest agent makes that user too.
+        try await peer.addSSHUser("second", on: "frontend001")
+        _ = try await peer.until("the second user on the frontend", timeout: 60, "id -u second") { !$0.isEmpty }
 
         // A job keeps running while a node joins and another leaves.
         let long = try await peer.type("cloudc ssh -- sbatch --parsable -p compute -w compute001 --wrap \"'sleep 600'\"")
