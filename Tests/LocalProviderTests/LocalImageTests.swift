@@ -69,8 +69,13 @@ import TestSupport
         #expect(!HostView.entries(dir.path).contains { $0.hasPrefix(".debian-12.building") || $0 == "debian-12" })
     }
 
-    @Test func onlyDebian12IsMade() {
-        #expect(LocalImage.supportedNames == ["debian-12"])
+    @Test func debian12IsMadeWithSLURMAndAsACloudsStockImageWithout() throws {
+        #expect(LocalImage.supportedNames == ["debian-12", "debian-12-stock"])
+        let ready = try #require(LocalImage.recipes["debian-12"]).packages
+        let stock = try #require(LocalImage.recipes["debian-12-stock"]).packages
+        #expect(ready.contains("slurm-wlm") && ready.contains("munge"))
+        #expect(stock.allSatisfy { !$0.hasPrefix("slurm") && $0 != "munge" && !$0.hasPrefix("nfs") }, "\(stock)")
+        #expect(["openssh-server", "sudo", "systemd", "ca-certificates"].allSatisfy(stock.contains))
         #expect(throws: CloudcError.self) { try LocalImage(name: "centos-7", imageDir: "/x", mirror: "http://m") }
     }
 }
