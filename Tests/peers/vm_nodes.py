@@ -17,7 +17,6 @@ its own systemd, sshd, hostname and root file system, booted from a stock Debian
 Everything runs as root (nspawn, mounts, bridges). Used by gce_peer.py with --nodes.
 """
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -330,7 +329,3 @@ class Backend:
             node.remove()
         self.bridge.remove()
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def describe(self):
-        return json.dumps({key: {"name": n.name, "state": n.state(), "ip": n.internal_ip, "external": n.external_ip}
-                           for key, n in self.nodes.items()})
