@@ -111,7 +111,8 @@ extension OpenStackPeerTests {
         }
 
         @Test func aValidCreateGoesFromBuildToActiveWithItsAddressesAndPort() async throws {
-            try await OpenStackPeer.with(buildSeconds: 2.0) { peer in
+            // BUILD lasts 6 s, addresses come at 3 s: room for a loaded machine between the create and the first GET.
+            try await OpenStackPeer.with(buildSeconds: 6.0) { peer in
                 let token = try await peer.token()
                 let network = try await peer.networkID("private", token: token)
                 let imported = try await peer.nova("POST", "/os-keypairs", json: ["keypair": ["name": "cloudc-c1", "public_key": Fixture.publicKey]],
