@@ -29,7 +29,7 @@ public struct ClusterState: Sendable, Codable, Equatable {
     public var resize: ResizeRecord?
 
     /// The group users log into: `frontend`, else the first group.
-    public var frontendGroup: String? { spec.group(named: "frontend")?.name ?? spec.groups.first?.name }
+    public var frontendGroup: String? { spec.frontendGroup }
 
     public enum Phase: String, Sendable, Codable, Equatable {
         case starting, running, stopping

@@ -5,6 +5,15 @@ public enum ProviderKind: String, Sendable, Codable, Equatable, CaseIterable {
     case ec2, gce, openstack, local
 }
 
+/// How cloudc reaches a cluster's frontend (every other node of a cloud is reached through it).
+public enum NetworkReach: String, Sendable, Codable, Equatable, CaseIterable {
+    /// Over the internet, at the frontend's public address (the default).
+    case publicAddress = "public"
+    /// Over the cloud's private network, at the frontend's private address: this machine is in
+    /// the VPC, or reaches it through a VPN or a bastion.
+    case privateNetwork = "private"
+}
+
 /// One entry of `clouds:`. Provider-specific keys live in `settings`.
 public struct CloudSpec: Sendable, Codable, Equatable {
     public var name: String
@@ -12,12 +21,25 @@ public struct CloudSpec: Sendable, Codable, Equatable {
     /// Another URL for the cloud's API (private cloud, region endpoint, test peer).
     public var endpoint: String?
     public var settings: ProviderSettings
+    /// How this machine reaches the cloud's nodes (`reach:`); nil: over the internet, at the
+    /// frontend's public address. Absent from older state files (decoded as nil).
+    public var reach: NetworkReach?
 
-    public init(name: String, provider: ProviderKind, endpoint: String? = nil, settings: ProviderSettings) {
+    public init(name: String, provider: ProviderKind, endpoint: String? = nil, settings: ProviderSettings,
+                reach: NetworkReach? = nil) {
         self.name = name
         self.provider = provider
         self.endpoint = endpoint
         self.settings = settings
+        self.reach = reach
+    }
+
+    /// How this machine reaches the frontend: `reach:`, else over the internet, except on an
+    /// OpenStack cloud without a floating IP network, whose nodes have fixed addresses only.
+    public var effectiveReach: NetworkReach {
+        if let reach { return reach }
+        if case .openstack(let settings) = settings, settings.floatingIPNetwork == nil { return .privateNetwork }
+        return .publicAddress
     }
 
     /// A copy without any inline secret, fit for the state file.
@@ -175,10 +197,13 @@ public struct NodeGroupSpec: Sendable, Codable, Equatable {
     public var gpus: GPURequest?
     public var spot: Bool
     public var diskGB: Int?
+    /// `public_ip:` — whether the group's nodes get a public address; nil: the frontend's group
+    /// only (`ClusterSpec.hasPublicAddress`).
+    public var publicIP: Bool?
     public init(name: String, count: Int, min: Int = 0, flavor: String, image: String? = nil,
-                gpus: GPURequest? = nil, spot: Bool = false, diskGB: Int? = nil) {
+                gpus: GPURequest? = nil, spot: Bool = false, diskGB: Int? = nil, publicIP: Bool? = nil) {
         self.name = name; self.count = count; self.min = min; self.flavor = flavor
-        self.image = image; self.gpus = gpus; self.spot = spot; self.diskGB = diskGB
+        self.image = image; self.gpus = gpus; self.spot = spot; self.diskGB = diskGB; self.publicIP = publicIP
     }
 }
 
@@ -210,6 +235,19 @@ public struct ClusterSpec: Sendable, Codable, Equatable {
     }
 
     public func group(named name: String) -> NodeGroupSpec? { groups.first { $0.name == name } }
+
+    /// The group users log into: `frontend`, else the first group.
+    public var frontendGroup: String? { group(named: "frontend")?.name ?? groups.first?.name }
+
+    /// Whether a group's nodes get a public address: the frontend's by default, any other only
+    /// when it says `public_ip: true`. Public IPv4 addresses are billed by the hour on EC2 and
+    /// GCE and scarce on OpenStack, and each is one more sshd facing the internet.
+    public func hasPublicAddress(_ group: NodeGroupSpec) -> Bool {
+        group.publicIP ?? (group.name == frontendGroup)
+    }
+
+    /// How this machine reaches the frontend.
+    public var reach: NetworkReach { cloud.effectiveReach }
 
     public func redacted() -> ClusterSpec {
         var copy = self

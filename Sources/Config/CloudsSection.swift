@@ -6,11 +6,12 @@ enum CloudsSection {
 
     /// The keys each provider allows besides `provider` and `endpoint`.
     static let providerKeys: [ProviderKind: [String]] = [
-        .ec2: ["region", "profile", "access_key_id", "secret_access_key", "session_token", "vpc", "subnet"],
-        .gce: ["project", "zone", "zones", "credentials", "token_endpoint", "network", "subnetwork"],
+        .ec2: ["region", "profile", "access_key_id", "secret_access_key", "session_token", "vpc", "subnet", "reach"],
+        .gce: ["project", "zone", "zones", "credentials", "token_endpoint", "network", "subnetwork", "reach"],
         .openstack: ["cloud", "region", "network", "floating_ip_network", "auth_url", "username", "password",
                      "project_name", "user_domain_name", "project_domain_name",
-                     "application_credential_id", "application_credential_secret", "interface", "availability_zone"],
+                     "application_credential_id", "application_credential_secret", "interface", "availability_zone",
+                     "reach"],
         .local: ["subnet", "root", "image_dir", "mirror", "package_cache_port"],
     ]
 
@@ -46,7 +47,20 @@ enum CloudsSection {
         case .openstack: settings = .openstack(try openStack(map))
         case .local: settings = .local(try local(map))
         }
-        return CloudSpec(name: name, provider: provider, endpoint: endpoint, settings: settings)
+        return CloudSpec(name: name, provider: provider, endpoint: endpoint, settings: settings, reach: try reach(map))
+    }
+
+    /// `reach: public | private`: how this machine gets to the cluster's frontend.
+    static func reach(_ map: ConfigMapping) throws -> NetworkReach? {
+        guard let text = try map.string("reach"), let found = map["reach"] else { return nil }
+        guard let reach = NetworkReach(rawValue: text) else {
+            let names = NetworkReach.allCases.map(\.rawValue)
+            let hint = Suggestions.closest(to: text, in: names).map { "; did you mean '\($0)'?" } ?? ""
+            throw found.error("unknown reach '\(text)'\(hint)",
+                              fix: "use 'public' (over the internet, the default) or 'private' (this machine reaches the "
+                                  + "cloud's private network: a VPN, a bastion, a machine in the same VPC)")
+        }
+        return reach
     }
 
     // MARK: Providers

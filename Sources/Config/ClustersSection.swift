@@ -4,7 +4,7 @@ import Yams
 /// `clusters:`: cluster templates, their references checked against the other sections.
 struct ClustersSection {
     static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "shared_home", "groups"]
-    static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb"]
+    static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb", "public_ip"]
     static let gpuKeys = ["type", "count"]
     static let defaultLogin = "default"
     static let localFlavor = "container"
@@ -77,6 +77,7 @@ struct ClustersSection {
         let groups = try groupsMap.entries.map {
             try group(named: $0.key, keyMark: $0.keyMark, $0.value, provider: cloud.provider)
         }
+        try checkFrontendReachable(groups, groupsMap, cloud: cloud)
         return ClusterTemplate(name: name, cloud: cloudName, login: login, setup: setup, image: image,
                                sshFrom: sshFrom, executor: executor, groups: groups, sharedHome: try map.bool("shared_home"))
     }
@@ -133,8 +134,28 @@ struct ClustersSection {
             diskGB = size
         }
 
+        let publicIP = try map.bool("public_ip")
+        if publicIP != nil, provider == .local, let found = map["public_ip"] {
+            throw found.error("public_ip is for clouds; a local cluster's nodes have only their address on this machine's bridge",
+                              fix: "remove 'public_ip:' from the group")
+        }
         return NodeGroupSpec(name: name, count: count, min: min, flavor: flavor, image: try map.string("image"),
-                             gpus: gpus, spot: try map.bool("spot") ?? false, diskGB: diskGB)
+                             gpus: gpus, spot: try map.bool("spot") ?? false, diskGB: diskGB, publicIP: publicIP)
+    }
+
+    /// Every node of a cloud cluster is reached through the frontend: one without a public
+    /// address on a cloud reached over the internet would leave nothing reachable.
+    func checkFrontendReachable(_ groups: [NodeGroupSpec], _ groupsMap: ConfigMapping, cloud: CloudSpec) throws {
+        guard cloud.provider != .local, cloud.effectiveReach == .publicAddress else { return }
+        let frontend = groups.first { $0.name == "frontend" } ?? groups.first
+        guard let frontend, frontend.publicIP == false else { return }
+        let place = groupsMap[frontend.name].flatMap { try? $0.mapping()["public_ip"] } ?? groupsMap[frontend.name]
+        let what = "group \(frontend.name) is the frontend, through which cloudc reaches every node, and 'public_ip: false' "
+            + "leaves it without a public address while cloud \(cloud.name) is reached over the internet: no node could be reached"
+        let fix = "remove 'public_ip: false' from \(frontend.name), or, if this machine reaches the cloud's private network "
+            + "(a VPN, a bastion, a machine in the same VPC), add 'reach: private' to cloud \(cloud.name)"
+        if let place { throw place.error(what, fix: fix) }
+        throw CloudcError(.config, what, fix: fix)
     }
 
     // MARK: Helpers

@@ -5,13 +5,21 @@ import Foundation
 public struct SetupNode: Sendable, Equatable {
     public var name: String
     public var group: String
-    /// The address cloudc reaches it at (public where there is one).
-    public var sshAddress: String
+    /// How cloudc reaches it (`NodeRoute`).
+    public var route: NodeRoute
     /// The address the other nodes reach it at.
     public var privateAddress: String
-    public init(name: String, group: String, sshAddress: String, privateAddress: String) {
-        self.name = name; self.group = group; self.sshAddress = sshAddress; self.privateAddress = privateAddress
+    public init(name: String, group: String, route: NodeRoute, privateAddress: String) {
+        self.name = name; self.group = group; self.route = route; self.privateAddress = privateAddress
     }
+
+    /// A node reached directly at `sshAddress`.
+    public init(name: String, group: String, sshAddress: String, privateAddress: String) {
+        self.init(name: name, group: group, route: NodeRoute(address: sshAddress), privateAddress: privateAddress)
+    }
+
+    /// The address cloudc connects to (through the frontend, where `route.jump` says so).
+    public var sshAddress: String { route.address }
 }
 
 /// Bytes cloudc generated for a cluster (the munge key); never shown.

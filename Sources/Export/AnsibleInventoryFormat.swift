@@ -8,7 +8,7 @@ import CloudcCore
 /// known_hosts and `StrictHostKeyChecking=yes`. Nodes other than the frontend are reached at their
 /// private address through the frontend with a `ProxyCommand` that carries the same key and
 /// known_hosts (a `ProxyJump` host would be logged into with the user's default SSH settings
-/// instead), plus `HostKeyAlias` where their key was pinned under their public address.
+/// instead).
 ///
 /// Quoting has three layers: the INI host line is split like a shell line, Ansible splits
 /// `ansible_ssh_common_args` again, and ssh runs `ProxyCommand` through `/bin/sh`.
@@ -34,7 +34,6 @@ public enum AnsibleInventoryFormat {
                     continue
                 }
                 var sshOptions = commonOptions(handoff, escapes: 1)
-                if let alias = handoff.hostKeyAlias(of: node) { sshOptions += ["-o", "HostKeyAlias=\(alias)"] }
                 if !isFrontend, let frontend, let jumpAddress = handoff.connectAddress(of: frontend) {
                     // ssh expands %-tokens in ProxyCommand, then the inner ssh in its own paths again.
                     let jump = ["ssh", "-i", escaping(handoff.privateKey, 2), "-o", "IdentitiesOnly=yes"]

@@ -70,21 +70,13 @@ public struct Handoff: Sendable {
     public func isFrontend(_ node: NodeRecord) -> Bool { node.name == frontend?.name }
 
     /// The address cloudc itself connects to, and so the one its known_hosts pins the node's
-    /// host key under: the public address where there is one, else the private one.
-    public static func pinnedAddress(of node: NodeRecord) -> String? { NodeRoute(node)?.address }
+    /// host key under (`NodeRoute`).
+    public func pinnedAddress(of node: NodeRecord) -> String? { NodeRoute(node, in: state)?.address }
 
     /// Where users connect to the node: the frontend at its pinned address; every other node at
-    /// its private address, through the frontend.
+    /// its private address, through the frontend (the address cloudc pins its key under too).
     public func connectAddress(of node: NodeRecord) -> String? {
-        isFrontend(node) ? Self.pinnedAddress(of: node) : node.privateIP
-    }
-
-    /// The name to look the node's host key up under when it differs from the address connected
-    /// to: a node behind the frontend is reached at its private address, but where it has a
-    /// public one, cloudc pinned its key under that (OpenSSH's `HostKeyAlias`).
-    public func hostKeyAlias(of node: NodeRecord) -> String? {
-        guard let pinned = Self.pinnedAddress(of: node), pinned != connectAddress(of: node) else { return nil }
-        return pinned
+        isFrontend(node) ? pinnedAddress(of: node) : node.privateIP
     }
 
     /// The SLURM partition jobs go to by default: the first worker group (not the frontend's) with nodes.

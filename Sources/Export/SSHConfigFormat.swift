@@ -4,8 +4,7 @@ import CloudcCore
 /// per running node, the frontend also as `Host <cluster>`. Every block uses the login's key
 /// and the cluster's own known_hosts with `StrictHostKeyChecking yes`, so the system `ssh`
 /// trusts exactly the host keys cloudc pinned. Nodes other than the frontend are reached at
-/// their private address through the frontend (`ProxyJump`); where cloudc pinned such a node
-/// under its public address, `HostKeyAlias` names that address so the pin still applies.
+/// their private address through the frontend (`ProxyJump`), as cloudc reaches them.
 ///
 /// Works with `ssh -F FILE`, or from `~/.ssh/config` through `cloudc ssh-config --install`.
 public enum SSHConfigFormat {
@@ -31,9 +30,6 @@ public enum SSHConfigFormat {
             lines.append("    HostName \(address)")
             if !isFrontend, let frontend {
                 lines.append("    ProxyJump \(handoff.alias(of: frontend))")
-            }
-            if let alias = handoff.hostKeyAlias(of: node) {
-                lines.append("    HostKeyAlias \(alias)")
             }
             lines += [
                 "    User \(argument(handoff.user))",

@@ -21,14 +21,14 @@ extension Operations {
 
     /// A session to one node, pinning its host key on first contact.
     func session(to node: NodeRecord, of state: ClusterState) async throws -> SSHSession {
-        guard let address = NodeRoute(node)?.address, node.isReady else {
+        guard let route = NodeRoute(node, in: state), node.isReady else {
             throw CloudcError(.state, "node \(node.name) of \(state.name) is not running (\(node.state.rawValue))",
                               fix: "bring it up with: cloudc start \(state.spec.template) -n \(state.name)")
         }
         let knownHosts = KnownHosts(path: store.knownHostsPath(of: state.name))
         try pinOutOfBandKeys(state, into: knownHosts)
         return try await nodes.connector.waitAndConnect(
-            to: SSHEndpoint(host: address, user: state.spec.login.user), identity: identity(state.spec.login),
+            to: SSHEndpoint(route: route, user: state.spec.login.user), identity: identity(state.spec.login),
             knownHosts: knownHosts,
             progress: { [progress] line in progress.report(line) })
     }
@@ -37,7 +37,7 @@ extension Operations {
     /// under the address cloudc connects to, so the first connection is checked, not trusted.
     public func pinOutOfBandKeys(_ state: ClusterState, into knownHosts: KnownHosts) throws {
         for node in state.nodes {
-            guard let keys = node.hostKeys, !keys.isEmpty, let address = NodeRoute(node)?.address else { continue }
+            guard let keys = node.hostKeys, !keys.isEmpty, let address = NodeRoute(node, in: state)?.address else { continue }
             try knownHosts.pin(host: address, keys: keys)
         }
     }

@@ -26,7 +26,9 @@ final class Connection {
     /// seconds (a passphrase prompt restarts the clock).
     init(endpoint: SSHEndpoint, identity: SSHIdentity, knownHosts: KnownHosts, timeout: Double, cancelled: CancelFlag) throws {
         let limit = deadline(after: timeout)
-        let socket = try TCPConnect.open(endpoint, until: limit, timeout: timeout, cancelled: cancelled)
+        let socket = try endpoint.jump.map {
+            try Tunnel.open(to: endpoint, via: $0, identity: identity, knownHosts: knownHosts, timeout: timeout, cancelled: cancelled)
+        } ?? TCPConnect.open(endpoint, until: limit, timeout: timeout, cancelled: cancelled)
         self.session = try SessionHandle(socket: socket, peer: endpoint.description, cancelled: cancelled)
         self.endpoint = endpoint
         self.stepTimeout = max(timeout, 30)

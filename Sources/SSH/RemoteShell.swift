@@ -6,6 +6,37 @@ public struct SSHEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: String
+    /// The host whose sshd connects to this one (a cluster's frontend, for nodes without a
+    /// public address): nil to connect directly.
+    public var jump: SSHJump?
+
+    public init(host: String, port: Int = 22, user: String, jump: SSHJump? = nil) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.jump = jump
+    }
+
+    /// A node's sshd on port 22 as `route` reaches it, logging in as `user` on both hops.
+    public init(route: NodeRoute, user: String) {
+        self.init(host: route.address, user: user, jump: route.jump.map { SSHJump(host: $0, user: user) })
+    }
+
+    /// `user@host:port`, for messages (`… via user@frontend:22` through a jump host).
+    public var description: String {
+        "\(user)@\(hostAndPort)" + (jump.map { " via \($0.endpoint)" } ?? "")
+    }
+
+    /// `host:port` (`[v6]:port` for IPv6 literals).
+    var hostAndPort: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A jump host: the sshd that opens the TCP connection to the target (OpenSSH's ProxyJump),
+/// logged into with the same identity; its host key is checked against the same known_hosts.
+public struct SSHJump: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var user: String
 
     public init(host: String, port: Int = 22, user: String) {
         self.host = host
@@ -13,11 +44,7 @@ public struct SSHEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.user = user
     }
 
-    /// `user@host:port`, for messages.
-    public var description: String { "\(user)@\(hostAndPort)" }
-
-    /// `host:port` (`[v6]:port` for IPv6 literals).
-    var hostAndPort: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    public var endpoint: SSHEndpoint { SSHEndpoint(host: host, port: port, user: user) }
 }
 
 /// The key a session logs in with.

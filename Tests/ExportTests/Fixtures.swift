@@ -2,12 +2,13 @@ import CloudcCore
 import Export
 import Foundation
 
-/// Clusters as plain values: the local provider's kind (private addresses only) and a cloud's
-/// (every node with a public address, cloudc's pins under those), with a node not running.
+/// Clusters as plain values on a cloud: reached over its private network (private addresses only),
+/// or over the internet (every node with a public address, as groups with `public_ip: true` have;
+/// only the frontend's is used), with a node not running.
 enum Fixtures {
-    static func spec(user: String = "debian") -> ClusterSpec {
+    static func spec(user: String = "debian", reach: NetworkReach? = nil) -> ClusterSpec {
         ClusterSpec(
-            template: "lab", cloud: CloudSpec(name: "aws", provider: .ec2, settings: .ec2(EC2Settings(region: "us-east-1"))),
+            template: "lab", cloud: CloudSpec(name: "aws", provider: .ec2, settings: .ec2(EC2Settings(region: "us-east-1")), reach: reach),
             login: LoginSpec(name: "default", user: user, privateKey: "~/.ssh/id_ed25519", publicKey: "~/.ssh/id_ed25519.pub"),
             setup: SetupSpec(name: "slurm", playbook: "slurm"), image: "ami-0123456789abcdef0",
             groups: [NodeGroupSpec(name: "frontend", count: 1, flavor: "t3.medium"),
@@ -16,7 +17,9 @@ enum Fixtures {
     }
 
     static func state(publicAddresses: Bool, user: String = "debian") -> ClusterState {
-        var state = ClusterState(name: "lab", incarnation: "0123456789ab", spec: spec(user: user),
+        // Without public addresses this machine reaches the cloud's private network (`reach: private`).
+        var state = ClusterState(name: "lab", incarnation: "0123456789ab",
+                                 spec: spec(user: user, reach: publicAddresses ? nil : .privateNetwork),
                                  now: Date(timeIntervalSince1970: 1_760_000_000))
         state.phase = .running
         func pub(_ last: Int) -> String? { publicAddresses ? "203.0.113.\(last)" : nil }

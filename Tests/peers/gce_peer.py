@@ -1686,7 +1686,8 @@ class Peer:
             op = Operation(self, ctx.project, f"zones/{ctx.zone}", "insert", path, instance_id, ctx.principal,
                            2 * self.step)
             if self.nodes is not None:
-                # Both addresses on the nodes' test bridge, from private ranges only.
+                # Both addresses on the nodes' test bridge, from private ranges only; this machine has
+                # one on the external network alone, so a node without one is reached through another.
                 network_ip, nat_ip = self.nodes.addresses(external=bool(plan["access_config"]))
             else:
                 network_ip = self.allocate_ip(ctx)
@@ -2507,7 +2508,9 @@ def main():
     parser.add_argument("--nodes", help="boot a VM-like node for every instance (vm_nodes.py), its files in this folder")
     parser.add_argument("--node-images", default="/var/lib/cloudc/vm-images", help="where the stock image is built, once")
     parser.add_argument("--node-tag", default="gce", help="names the nodes' bridge (ccvm-TAG)")
-    parser.add_argument("--node-subnet", type=int, default=7, help="the nodes' networks: 10.91.N.0/24 and 100.91.N.0/24")
+    parser.add_argument("--node-subnet", type=int, default=7,
+                        help="the nodes' networks: 10.91.N.0/24 (internal) and 100.91.N.0/24 (external, where this "
+                             "machine is 100.91.N.1)")
     parser.add_argument("--package-cache-port", type=int, help="the package cache the nodes' apt goes through")
     parser.add_argument("--user-delay", type=float, default=float(os.environ.get("CLOUD_PEER_USER_DELAY", "5")),
                         help="seconds after sshd answers before the guest agent makes the users (CLOUD_PEER_USER_DELAY)")
@@ -2522,8 +2525,9 @@ def main():
     if args.nodes:
         import signal
         import vm_nodes
-        peer.nodes = vm_nodes.Backend(args.nodes, args.node_images, args.node_tag, args.node_subnet,
-                                      args.package_cache_port, args.user_delay)
+        peer.nodes = vm_nodes.Backend(args.nodes, args.node_images, args.node_tag, args.package_cache_port,
+                                      args.user_delay, internal=f"10.91.{args.node_subnet}.0/24",
+                                      external=f"100.91.{args.node_subnet}.0/24", host_internal=False)
 
         def shut_down(*_):
             peer.nodes.shutdown()

@@ -20,6 +20,14 @@ It answers as Nova, Neutron and Glance do, behind a real Keystone:
   refused as Neutron refuses them.
 * ``/{label}/image/v2/...``: Glance's image list and show.
 * ``/_peer/...``: a control API for tests (no token): state, settings, injected faults.
+* With ``--nodes DIR``, every server boots as a VM-like node (vm_nodes.py: a systemd-nspawn
+  machine from a stock Debian 12 image) at its fixed IP on a test bridge, with the login user of
+  its image (``debian``) made with the public key of its ``key_name`` a while after sshd answers,
+  as cloud-init does. A floating IP associated to its port is added as its external address, and
+  taken away again when let go; only a node with one gets to the outside world (the package
+  cache: an apt proxy setting). This machine's end of the bridge is on the floating network
+  alone (its gateway, .1): the tenant network is reached through a node with a floating IP.
+  A deleted server is listed (task_state ``deleting``) until its node is gone.
 
 ``{label}`` is ``public``, ``internal`` or ``region-two``: all three are served alike, and
 counted apart, so a test can tell which catalog endpoint a client used (keystone_peer.py
@@ -27,6 +35,8 @@ registers them).
 
 usage: openstack_peer.py --keystone http://127.0.0.1:K/v3 --admin-password P \
                          --samples .peers/nova-api-samples [--port 0] [--port-file F] [--build-seconds 0.3]
+                         [--private-cidr C] [--public-cidr C]
+                         [--nodes DIR --node-subnet N --node-tag T --package-cache-port P --user-delay S]
 
 Only the standard library.
 """
@@ -422,6 +432,9 @@ class Network:
 
 
 class Server:
+    node = None       # with --nodes: the VM-like node behind the server (vm_nodes.Node)
+    node_gone = None  # set once a deleted server's node is gone
+
     def __init__(self, **fields):
         self.__dict__.update(fields)
 
@@ -446,7 +459,8 @@ class Server:
 
 
 class Peer:
-    def __init__(self, samples, keystone_url, admin_password, admin_user, admin_project, build_seconds, project_id):
+    def __init__(self, samples, keystone_url, admin_password, admin_user, admin_project, build_seconds, project_id,
+                 private_cidr="10.0.0.0/24", public_cidr="203.0.113.0/24"):
         self.samples = samples
         self.keystone_url = keystone_url.rstrip("/")
         self.admin = (admin_user, admin_password, admin_project)
@@ -464,8 +478,10 @@ class Peer:
         self.floating_ips = {}     # id → dict
         self.faults = []           # {"kind": "fault", "name_contains", "message"}
         self.quota_refusals = []   # {"status", "count"}
-        self.networks = [Network("private", "10.0.0.0/24", False, project_id or ADMIN_PROJECT),
-                         Network("public", "203.0.113.0/24", True, ADMIN_PROJECT)]
+        self.networks = [Network("private", private_cidr, False, project_id or ADMIN_PROJECT),
+                         Network("public", public_cidr, True, ADMIN_PROJECT)]
+        self.nodes = None  # --nodes: the VM-like nodes behind the servers (vm_nodes.Backend)
+        self.nodes_changed = threading.Event()
         self.router_id = stable_uuid("router", "router1")
         self.server_create_tree = self._server_create_tree()
         self.server_create_trees = {}
@@ -555,7 +571,8 @@ class Peer:
     def sweep(self, now):
         """Servers whose deletion is over are gone, with their ports (floating IPs let go)."""
         for server in list(self.servers.values()):
-            if server.deleted_at is not None and now >= server.deleted_at + server.delete_seconds:
+            if server.deleted_at is not None and now >= server.deleted_at + server.delete_seconds \
+                    and (server.node_gone is None or server.node_gone.is_set()):
                 self.release_ports(server.id)
                 del self.servers[server.id]
             elif server.fault and server.port_ids and now >= server.created + server.build_seconds:
@@ -573,6 +590,55 @@ class Peer:
                     fip["status"] = "DOWN"
                     fip["updated"] = time.time()
             del self.ports[port_id]
+
+    # --- VM-like nodes (--nodes) ---------------------------------------------------------
+
+    def boot_node(self, server):
+        """Under the lock, for a server just made: its node boots in the background at its fixed IP,
+        its image's login user to get the key pair's public key."""
+        if self.nodes is None or server.fault:
+            return
+        fixed = next((self.ports[p]["fixed_ips"][0]["ip_address"] for p in server.port_ids
+                      if p in self.ports and self.ports[p]["fixed_ips"]), None)
+        if fixed is None:
+            return
+        image = next((i for i in IMAGES if i["id"] == server.image_id), {})
+        keypair = self.keypairs.get((server.user_id, server.key_name)) if server.key_name else None
+        keys = f"{image.get('os_admin_user', 'debian')}:{keypair['public_key']}" if keypair else ""
+        alias = server.flavor["extra_specs"].get("pci_passthrough:alias", "")
+        gpus = int(alias.rsplit(":", 1)[1]) if ":" in alias else 0
+        server.node = self.nodes.create(server.id, server.hostname, fixed, None, gpus, keys, folder=server.id)
+
+    def remove_node(self, server):
+        """Under the lock, for a server being deleted: its node powers off and goes in the background."""
+        if server.node is None or server.node_gone is not None:
+            return
+        server.node_gone = threading.Event()
+
+        def remove(gone=server.node_gone):
+            self.nodes.delete(server.id)
+            gone.set()
+        threading.Thread(target=remove, daemon=True).start()
+
+    def follow_floating_ips(self):
+        """Gives each node the floating IP its server's port has now (or takes it away), in order."""
+        while True:
+            self.nodes_changed.wait(1)
+            self.nodes_changed.clear()
+            with self.lock:
+                wanted = []
+                for server in self.servers.values():
+                    if server.node is None or server.deleted_at is not None:
+                        continue
+                    floating = next((f["floating_ip_address"] for f in self.floating_ips.values()
+                                     if f["port_id"] in server.port_ids), None)
+                    wanted.append((server.node, floating))
+            for node, floating in wanted:
+                if node.external_ip != floating:
+                    try:
+                        node.set_external_ip(floating)
+                    except Exception as error:  # the node went away meanwhile
+                        log(f"node {node.name}: floating IP {floating}: {error}")
 
     # --- control -------------------------------------------------------------------------
 
@@ -1064,6 +1130,7 @@ class Nova:
                 # Gone build_seconds after the delete: the time Nova takes to tear a server down.
                 server.deleted_at = server.updated = time.time()
                 server.delete_seconds = self.peer.build_seconds
+                self.peer.remove_node(server)
         return 204, None
 
     def metadata_item_update(self, req, ident, key):
@@ -1445,6 +1512,7 @@ class Nova:
                     if network.name not in server.network_names:
                         server.network_names.append(network.name)
                 peer.servers[server_id] = server
+                peer.boot_node(server)
                 peer.counts["server_creates"] += 1
                 created.append(server)
         first = created[0]
@@ -1631,6 +1699,8 @@ class Neutron:
                             group["revision_number"] += 1
                         return 204, None
             elif head == "floatingips":
+                if m != "GET":
+                    self.peer.nodes_changed.set()
                 if len(parts) == 1 and m == "GET":
                     fips = [self.fip_view(f) for f in self.peer.floating_ips.values() if f["project_id"] == req.project_id]
                     return 200, {"floatingips": self.listing(req, fips, FIP_ATTRIBUTES)}
@@ -1939,7 +2009,7 @@ class Neutron:
         used = {f["floating_ip_address"] for f in self.peer.floating_ips.values()}
         address = item.get("floating_ip_address")
         if address is not None:
-            if address in used:
+            if address in used or address == network.subnet()["gateway_ip"]:
                 raise neutron_error(409, "IpAddressAlreadyAllocated",
                                     f"IP address {address} already allocated in subnet {network.subnet_id}")
         else:
@@ -2174,19 +2244,47 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--port-file", help="written (atomically) with the port once the peer listens")
     parser.add_argument("--build-seconds", type=float, default=0.3, help="how long a server is in BUILD (and DELETED)")
+    parser.add_argument("--private-cidr", help="the tenant network `private` (default 10.0.0.0/24; with --nodes "
+                                               "10.93.N.0/24)")
+    parser.add_argument("--public-cidr", help="the external network `public` that floating IPs come from (default "
+                                              "203.0.113.0/24; with --nodes 100.93.N.0/24, this machine at .1)")
+    parser.add_argument("--nodes", help="boot a VM-like node for every server (vm_nodes.py), its files in this folder; "
+                                        "the peer then runs until TERM, which removes the nodes")
+    parser.add_argument("--node-images", default="/var/lib/cloudc/vm-images", help="where the stock image is built, once")
+    parser.add_argument("--node-tag", default="os", help="names the nodes' bridge (ccvm-TAG)")
+    parser.add_argument("--node-subnet", type=int, default=7, help="N of the networks' default ranges, with --nodes")
+    parser.add_argument("--package-cache-port", type=int, help="the package cache the nodes with a floating IP use")
+    parser.add_argument("--user-delay", type=float, default=float(os.environ.get("CLOUD_PEER_USER_DELAY", "5")),
+                        help="seconds after sshd answers before the login user is made (CLOUD_PEER_USER_DELAY)")
     args = parser.parse_args()
+    private_cidr = args.private_cidr or (f"10.93.{args.node_subnet}.0/24" if args.nodes else "10.0.0.0/24")
+    public_cidr = args.public_cidr or (f"100.93.{args.node_subnet}.0/24" if args.nodes else "203.0.113.0/24")
 
     if not os.path.exists(os.path.join(args.samples, "max_api_version")):
         raise SystemExit(f"{args.samples} has no Nova API samples: run bash Tests/peers/fetch-openstack.sh")
     samples = Samples(args.samples)
     peer = Peer(samples, args.keystone, args.admin_password, args.admin_user, args.admin_project,
-                args.build_seconds, args.project_id)
+                args.build_seconds, args.project_id, private_cidr, public_cidr)
     peer.nova = Nova(peer)
     peer.neutron = Neutron(peer)
     peer.glance = Glance(peer)
     Handler.peer = peer
+    if args.nodes:
+        import signal
+        import vm_nodes
+        # This machine on the floating network only; the tenant network is behind the nodes.
+        peer.nodes = vm_nodes.Backend(args.nodes, args.node_images, args.node_tag, args.package_cache_port,
+                                      args.user_delay, internal=private_cidr, external=public_cidr, host_internal=False)
+        threading.Thread(target=peer.follow_floating_ips, daemon=True).start()
+
+        def shut_down(*_):
+            peer.nodes.shutdown()
+            os._exit(0)
+        signal.signal(signal.SIGTERM, shut_down)
+        signal.signal(signal.SIGINT, shut_down)
     server, port = listen(Handler, args.port)
-    exit_with_parent()
+    if not args.nodes:
+        exit_with_parent()
     log(f"OpenStack peer on http://127.0.0.1:{port} (Nova samples {args.samples}, microversions 2.1–"
         f"{samples.max_version_text}; server create keys {sorted(peer.server_create_tree['server'])}), "
         f"Keystone {args.keystone}")

@@ -4,23 +4,29 @@ its own systemd, sshd, hostname and root file system, booted from a stock Debian
 - The image is what a cloud's stock debian-12 has: systemd, openssh-server, sudo, ca-certificates,
   and none of what a SLURM setup installs. It is built once with debootstrap and shared read-only
   (each node writes to an overlay of its own).
-- Nodes sit on a test bridge of their own: the internal address (networkIP, fixed IP) and, where the
-  instance has one, an external one, both from private ranges, reach the node from this machine.
-  No node has a route out: packages come through the package cache on this machine, which the
-  image names as its mirror (an apt proxy setting, as a cloud image names its cloud's mirror).
+- Nodes sit on a test bridge of their own, with an internal address (networkIP, private IP, fixed
+  IP) and, where the instance has one, an external one (access config, floating IP), both from
+  private ranges. This machine's end of the bridge has an address on the external network and,
+  only where the cloud lets this machine into the internal one (`host_internal`), on that too: a
+  node without an external address is then reachable only through one that has it.
+- Only a node that "has internet" (an external or public address) gets to the outside world: the
+  package cache on this machine, which its image names as its mirror (an apt proxy setting
+  pointing at this machine's address on a network the node shares with it, as a cloud image
+  names its cloud's mirror). No node has a route out; the others get no proxy setting either.
 - A guest agent creates the users of the instance's SSH keys (with passwordless sudo) a delay
-  after sshd accepts connections, as Google's guest agent and cloud-init do on a real VM; keys
-  changed later are applied too.
+  after sshd accepts connections (seen from inside the node), as Google's guest agent and
+  cloud-init do on a real VM; keys changed later are applied too.
 - Deleting a node powers it off and removes it; a `poweroff` inside makes `state()` say so.
 - GPU nodes carry NVIDIA device nodes (major 195) and an `nvidia-smi` that lists them.
 
-Everything runs as root (nspawn, mounts, bridges). Used by gce_peer.py with --nodes.
+Everything runs as root (nspawn, mounts, bridges). Used by gce_peer.py and openstack_peer.py with
+--nodes, and by ec2_nodes.py.
 """
 import fcntl
+import ipaddress
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -71,70 +77,115 @@ def stock_image(image_dir, name="debian-12-stock"):
 
 
 class Bridge:
-    """A test bridge with the host's end of two private networks: internal and external addresses."""
+    """A test bridge with this machine's end of the networks it shares with the nodes."""
 
-    def __init__(self, name, internal_prefix, external_prefix):
+    def __init__(self, name, host_interfaces):
         self.name = name
-        self.internal_prefix = internal_prefix  # "10.91.7"
-        self.external_prefix = external_prefix  # "100.91.7"
+        self.host_interfaces = [ipaddress.ip_interface(i) for i in host_interfaces]  # ["100.91.7.1/24"]
 
     def create(self):
         if run("ip", "link", "show", "dev", self.name, check=False).returncode != 0:
             run("ip", "link", "add", self.name, "type", "bridge")
-        for prefix in (self.internal_prefix, self.external_prefix):
-            run("ip", "addr", "replace", prefix + ".1/24", "dev", self.name)
+        for interface in self.host_interfaces:
+            run("ip", "addr", "replace", str(interface), "dev", self.name)
         run("ip", "link", "set", self.name, "up")
 
     def remove(self):
         run("ip", "link", "del", self.name, check=False)
 
-    @property
-    def gateway(self):
-        return self.internal_prefix + ".1"
+    def host_address(self, address):
+        """This machine's address on the network of `address`, or None where it has none there."""
+        if not address:
+            return None
+        address = ipaddress.ip_address(address)
+        return next((str(i.ip) for i in self.host_interfaces if address in i.network), None)
 
 
 class Node:
-    def __init__(self, backend, name, internal_ip, external_ip, gpus, ssh_keys):
+    def __init__(self, backend, name, internal_ip, external_ip, gpus, ssh_keys, internet, folder=None):
         self.backend = backend
         self.name = name
         self.internal_ip = internal_ip
         self.external_ip = external_ip
+        self.internet = internet  # the apt proxy setting: a public or external address
         self.gpus = gpus
         self.ssh_keys = ssh_keys  # the `ssh-keys` metadata value: "user:key" lines
-        self.folder = os.path.join(backend.root, name)
+        self.folder = os.path.join(backend.root, folder or name)
         self.root = os.path.join(self.folder, "root")
         self.process = None
         self.deleted = False
         self.applied_keys = None
         self.changed = threading.Event()
         self.lock = threading.Lock()
+        self.boot_lock = threading.Lock()  # the root's files are written by one at a time
 
     # Boot
 
     def boot(self):
+        with self.boot_lock:
+            if not self.deleted:
+                self._boot()
+
+    def _boot(self):
         for sub in ("upper", "work", "root"):
             os.makedirs(os.path.join(self.folder, sub), exist_ok=True)
         run("mount", "-t", "overlay", "overlay", "-o",
             "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (self.backend.image, self.folder, self.folder), self.root)
         self.write("etc/hostname", self.name + "\n")
         self.write("etc/hosts", "127.0.0.1\tlocalhost\n%s\t%s\n" % (self.internal_ip, self.name))
-        addresses = "Address=%s/24\n" % self.internal_ip
-        if self.external_ip:
-            addresses += "Address=%s/24\n" % self.external_ip
-        self.write("etc/systemd/network/10-vm.network",
-                   "[Match]\nName=host0\n\n[Network]\n%sLinkLocalAddressing=no\nIPv6AcceptRA=no\n" % addresses)
+        self.write_network()
         self.write("etc/machine-id", os.urandom(16).hex() + "\n")
-        if self.backend.cache_port:
-            self.write("etc/apt/apt.conf.d/00mirror",
-                       'Acquire::http::Proxy "http://%s:%d/";\n' % (self.backend.bridge.gateway, self.backend.cache_port))
+        self.write_mirror()
         run("ssh-keygen", "-A", "-f", self.root)
         log_file = open(os.path.join(self.folder, "nspawn.log"), "w")
         self.process = subprocess.Popen(
-            ["systemd-nspawn", "--boot", "--directory=" + self.root, "--machine=vm-" + self.backend.tag + "-" + self.name,
+            # A machine name of this boot alone: nspawn names the bridge's veth after it, and the veth of
+            # a node just removed may linger a moment (a later node may have its name and address).
+            ["systemd-nspawn", "--boot", "--directory=" + self.root,
+             "--machine=vm-%s-%s-%s" % (self.backend.tag, self.name[:50 - len(self.backend.tag)], os.urandom(3).hex()),
              "--hostname=" + self.name, "--network-bridge=" + self.backend.bridge.name,
              "--bind=%s:/home" % self.backend.home, "--register=no", "--keep-unit", "--console=passive"],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         threading.Thread(target=self.agent, daemon=True).start()
+
+    def write_network(self):
+        addresses = "".join("Address=%s\n" % self.backend.interface(a) for a in (self.internal_ip, self.external_ip) if a)
+        self.write("etc/systemd/network/10-vm.network",
+                   "[Match]\nName=host0\n\n[Network]\n%sLinkLocalAddressing=no\nIPv6AcceptRA=no\n" % addresses)
+
+    def write_mirror(self):
+        """The apt proxy setting of a node with internet: this machine's address on the first network
+        the node shares with it (internal, else external). Without internet: none."""
+        path = os.path.join(self.root, "etc", "apt", "apt.conf.d", "00mirror")
+        host = next(filter(None, map(self.backend.bridge.host_address, (self.internal_ip, self.external_ip))), None)
+        if self.internet and self.backend.cache_port and host:
+            self.write("etc/apt/apt.conf.d/00mirror", 'Acquire::http::Proxy "http://%s:%d/";\n' % (host, self.backend.cache_port))
+        else:
+            if self.internet and self.backend.cache_port:
+                log("%s has internet but shares no network with this machine: no apt proxy" % self.name)
+            if os.path.lexists(path):
+                os.unlink(path)
+
+    def set_external_ip(self, external_ip, internet=None):
+        """Adds, replaces or removes (None) the external address of a running node (a floating IP
+        associated or let go); the node has internet while it has one, unless `internet` says."""
+        with self.boot_lock:
+            old, self.external_ip = self.external_ip, external_ip
+            self.internet = bool(external_ip) if internet is None else internet
+            if old == external_ip or self.process is None or self.deleted:
+                return  # not booted yet: the boot writes them
+            self.write_network()
+            self.write_mirror()
+            script = ""
+            if old:
+                script += "ip addr del %s dev host0 2>/dev/null; " % self.backend.interface(old)
+            if external_ip:
+                script += "ip addr replace %s dev host0" % self.backend.interface(external_ip)
+            if self.state() == "running":
+                result = self.inside(script or "true")
+                if result.returncode != 0:
+                    log("%s: external address %s: %s" % (self.name, external_ip, result.stderr.strip()))
+        log("%s: external address %s" % (self.name, external_ip or "removed"))
 
     def write(self, relative, text):
         path = os.path.join(self.root, relative)
@@ -202,13 +253,15 @@ class Node:
                 log("guest agent of %s stopped: %s" % (self.name, error))
 
     def wait_for_sshd(self):
+        """Until sshd answers on the node's own loopback: this machine may have no address on the
+        node's networks."""
         deadline = time.time() + 300
-        while time.time() < deadline and not self.deleted:
+        probe = "timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22 && head -c 4 <&3' 2>/dev/null"
+        while time.time() < deadline and not self.deleted and self.state() != "terminated":
             try:
-                with socket.create_connection((self.internal_ip, 22), timeout=2) as s:
-                    if s.recv(4).startswith(b"SSH-"):
-                        return
-            except OSError:
+                if self.inside(probe).stdout.startswith("SSH-"):
+                    return
+            except RuntimeError:  # its init has not started yet
                 pass
             time.sleep(0.3)
         raise RuntimeError("sshd of %s never answered" % self.name)
@@ -256,6 +309,8 @@ class Node:
     def remove(self):
         self.deleted = True
         self.changed.set()
+        with self.boot_lock:
+            pass  # a boot under way has started the node (or sees `deleted` and does not)
         if self.process and self.process.poll() is None:
             pid = self.init_pid()
             if pid:
@@ -273,16 +328,23 @@ class Node:
 
 
 class Backend:
-    """The nodes of one peer: a bridge, a shared /home, a stock image, the nodes by name."""
+    """The nodes of one peer: a bridge, a shared /home, a stock image, the nodes by name.
 
-    def __init__(self, root, image_dir, tag, subnet_index, cache_port, user_delay):
+    `internal` and `external` are the nodes' networks ("10.91.7.0/24"; external may be None). This
+    machine takes the first host address (.1) of the external network and, with `host_internal`,
+    of the internal one; a peer keeps those addresses out of what it hands out."""
+
+    def __init__(self, root, image_dir, tag, cache_port, user_delay, internal, external=None, host_internal=True):
         self.root = os.path.join(root, "nodes")
         self.home = os.path.join(root, "home")
         self.tag = tag
         self.cache_port = cache_port
         self.user_delay = user_delay
         self.image = stock_image(image_dir)
-        self.bridge = Bridge("ccvm-" + tag, "10.91.%d" % subnet_index, "100.91.%d" % subnet_index)
+        self.internal = ipaddress.ip_network(internal)
+        self.external = ipaddress.ip_network(external) if external else None
+        host_networks = ([self.internal] if host_internal else []) + ([self.external] if self.external else [])
+        self.bridge = Bridge("ccvm-" + tag, ["%s/%d" % (next(n.hosts()), n.prefixlen) for n in host_networks])
         os.makedirs(self.root, exist_ok=True)
         os.makedirs(self.home, exist_ok=True)
         self.bridge.create()
@@ -290,15 +352,26 @@ class Backend:
         self.lock = threading.Lock()
         self.next_host = 10
 
+    def interface(self, address):
+        """`address` with the prefix length of the node network it is on."""
+        ip = ipaddress.ip_address(address)
+        network = next((n for n in (self.internal, self.external) if n and ip in n), None)
+        return "%s/%d" % (ip, network.prefixlen if network else 24)
+
     def addresses(self, external):
+        """An internal address and, with `external`, an external one, both ending in the same number."""
         with self.lock:
             host = self.next_host
             self.next_host += 1
-        return ("%s.%d" % (self.bridge.internal_prefix, host),
-                "%s.%d" % (self.bridge.external_prefix, host) if external else None)
+        return (str(self.internal.network_address + host),
+                str(self.external.network_address + host) if external and self.external else None)
 
-    def create(self, key, hostname, internal_ip, external_ip, gpus, ssh_keys):
-        node = Node(self, hostname, internal_ip, external_ip, gpus, ssh_keys)
+    def create(self, key, hostname, internal_ip, external_ip, gpus, ssh_keys, internet=None, folder=None):
+        """Boots a node in the background. `internet` (default: whether it has an external address):
+        whether it gets the apt proxy setting. `folder`: its folder's name under nodes/ (default: the
+        hostname; give a unique one where names may repeat)."""
+        node = Node(self, hostname, internal_ip, external_ip, gpus, ssh_keys,
+                    bool(external_ip) if internet is None else internet, folder)
         with self.lock:
             self.nodes[key] = node
         threading.Thread(target=self._boot, args=(node,), daemon=True).start()
@@ -307,7 +380,8 @@ class Backend:
     def _boot(self, node):
         try:
             node.boot()
-            log("booted %s at %s%s" % (node.name, node.internal_ip, " and " + node.external_ip if node.external_ip else ""))
+            log("booted %s at %s%s%s" % (node.name, node.internal_ip, " and " + node.external_ip if node.external_ip else "",
+                                         ", with internet" if node.internet else ""))
         except Exception as error:
             log("cannot boot %s: %s" % (node.name, error))
 
@@ -325,7 +399,10 @@ class Backend:
         with self.lock:
             nodes = list(self.nodes.values())
             self.nodes.clear()
-        for node in nodes:
-            node.remove()
+        threads = [threading.Thread(target=node.remove) for node in nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         self.bridge.remove()
         shutil.rmtree(self.root, ignore_errors=True)

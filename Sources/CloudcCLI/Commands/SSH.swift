@@ -39,12 +39,20 @@ struct Ssh: AsyncParsableCommand {
             throw CloudcError(.config, "the login user \(String(reflecting: login.user)) of cluster \(name) is not a user name ssh takes",
                               fix: "use letters, digits, '_', '-', '.' and '@', not starting with '-'")
         }
+        let route = NodeRoute(target, in: state) ?? NodeRoute(address: "")
+        let options = ["-i", wiring.expandTilde(login.privateKey),
+                       "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
+                       "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+                       "-o", "GlobalKnownHostsFile=/dev/null", "-l", login.user]
+        // A node behind the frontend: the same key and known_hosts for the hop (ProxyJump would
+        // log into the frontend with the user's own ssh settings instead).
+        let jump = route.jump.map { front -> [String] in
+            let words = [ssh] + options + ["-W", "%h:%p", "--", front]
+            let command = words.map { Shell.quote($0).replacingOccurrences(of: "%", with: "%%") }.joined(separator: " ")
+            return ["-o", "ProxyCommand=exec " + command.replacingOccurrences(of: "%%h:%%p", with: "%h:%p")]
+        } ?? []
         // `--` before the host: nothing after it (host, command) is read as an ssh option.
-        let arguments = ["-i", wiring.expandTilde(login.privateKey),
-                         "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
-                         "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
-                         "-o", "GlobalKnownHostsFile=/dev/null",
-                         "-l", login.user, "--", NodeRoute(target)?.address ?? ""] + command
+        let arguments = options + jump + ["--", route.address] + command
         let status = try await context.runForeground(ssh, arguments)
         if status != 0 { throw ExitCode(status) }
     }
