@@ -194,7 +194,9 @@ start_ec2() {
     local port endpoint pid i
     port=$(free_port)
     endpoint=http://127.0.0.1:$port
+    # The consoles show the host keys of the nodes, which ec2_nodes.py writes to ec2/host-keys.
     daemon "$dir/moto.log" env MOTO_AMIS_PATH="$dir/ec2/amis.json" MOTO_PEER_HOST_KEYS="$dir/ec2/host-keys" \
+        MOTO_PEER_KEYS_FROM_NODES=1 \
         MOTO_ENABLE_AMI_VALIDATION=true MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION=true \
         MOTO_ENABLE_KEYPAIR_VALIDATION=true PYTHONUNBUFFERED=1 \
         python3 "$peers/moto_peer.py" -H 127.0.0.1 -p "$port"
@@ -212,7 +214,8 @@ start_ec2() {
 
     daemon "$dir/nodes.log" python3 -u "$peers/ec2_nodes.py" run --endpoint "$endpoint" \
         --credentials "$dir/ec2/nodes-key.json" --nodes "$dir/vm" --node-tag "e$n" --node-subnet "$n" \
-        --network-file "$dir/ec2/network.json" --package-cache-port "$(cat "$dir/package-cache.port")" \
+        --network-file "$dir/ec2/network.json" --host-keys "$dir/ec2/host-keys" \
+        --package-cache-port "$(cat "$dir/package-cache.port")" \
         --user-delay "${CLOUD_PEER_USER_DELAY:-5}"
     echo $! >> "$dir/pids"
     # The first start builds the stock image before the VPC is made.

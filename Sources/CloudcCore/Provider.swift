@@ -58,10 +58,16 @@ public struct LaunchRequest: Sendable, Equatable {
     public var access: AccessRequest
     /// The access resources created before (with their cloud ids).
     public var resources: [ResourceRecord]
+    /// The group is the frontend's: the only one SSH from `access.sshFrom` may reach.
+    public var frontend: Bool
+    /// The nodes get a public address (`ClusterSpec.hasPublicAddress`).
+    public var publicAddress: Bool
     public init(cluster: String, incarnation: String, group: NodeGroupSpec, nodes: [String],
-                token: String, image: String, access: AccessRequest, resources: [ResourceRecord]) {
+                token: String, image: String, access: AccessRequest, resources: [ResourceRecord],
+                frontend: Bool = true, publicAddress: Bool = true) {
         self.cluster = cluster; self.incarnation = incarnation; self.group = group; self.nodes = nodes
         self.token = token; self.image = image; self.access = access; self.resources = resources
+        self.frontend = frontend; self.publicAddress = publicAddress
     }
 }
 
@@ -75,8 +81,13 @@ public struct ProviderTraits: Sendable, Equatable {
     /// Where the cloud tells running nodes' host keys, if it does (`hostKeys(nodes:)` answers,
     /// after a while: a guest agent or cloud-init publishes them): "guest attributes".
     public var hostKeySource: String?
-    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, hostKeySource: String? = nil) {
+    /// Setup makes the frontend the cluster's package cache: nodes without a public address have
+    /// no other way out, and each package then comes from outside once per cluster. False where
+    /// the nodes have a cache of their own nearby (a local cluster's, on this machine).
+    public var packageCache: Bool
+    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, hostKeySource: String? = nil, packageCache: Bool = true) {
         self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups; self.hostKeySource = hostKeySource
+        self.packageCache = packageCache
     }
 }
 

@@ -111,6 +111,7 @@ struct SetupContext {
             "shared_home": .flag(target.sharedHome),
             "slurm_cgroups": .flag(slurmCgroups),
             "sudo": .flag(target.sudo),
+            "package_cache": .flag(target.traits.packageCache),
         ]
         // Absent until every worker has reported its hardware (a template naming it then fails clearly).
         if let slurm = try? slurmModel() { shared["slurm"] = slurm.templateValue }

@@ -118,7 +118,8 @@ public struct ClusterLifecycle: Sendable {
             }
             requests.append(LaunchRequest(
                 cluster: state.name, incarnation: state.incarnation, group: group, nodes: launch.nodes,
-                token: launch.token, image: group.image ?? state.spec.image, access: access, resources: state.resources))
+                token: launch.token, image: group.image ?? state.spec.image, access: access, resources: state.resources,
+                frontend: group.name == state.frontendGroup, publicAddress: state.spec.hasPublicAddress(group)))
         }
         guard !requests.isEmpty else { return }
         try store.save(state)
@@ -209,10 +210,15 @@ public struct ClusterLifecycle: Sendable {
     }
 
     /// Lets the provider attach what a node gets only once it runs (floating IPs), for every
-    /// node: new ones, and those adopted from an interrupted start.
+    /// node with a public address (`ClusterSpec.hasPublicAddress`): new ones, and those adopted
+    /// from an interrupted start.
     func attachPublicAddresses(_ state: inout ClusterState) async throws {
         var nodes: [String: String] = [:]
-        for node in state.nodes { if let id = node.instanceID { nodes[node.name] = id } }
+        for node in state.nodes {
+            guard let id = node.instanceID, let group = state.spec.group(named: node.group), state.spec.hasPublicAddress(group) else { continue }
+            nodes[node.name] = id
+        }
+        guard !nodes.isEmpty else { return }
         let addresses = try await provider.attachPublicAddresses(cluster: state.name, incarnation: state.incarnation, nodes: nodes)
         guard !addresses.isEmpty else { return }
         for index in state.nodes.indices {

@@ -7,7 +7,7 @@ import TestSupport
 @Suite struct PlaybookTests {
     @Test func theShippedSlurmPlaybookLoadsAndEveryTemplateItNamesExists() throws {
         let playbook = try Playbook.load(name: "slurm", directory: Paths.repoRoot + "/playbooks")
-        #expect(playbook.roles.map(\.name) == ["common", "munge", "nfs-server", "nfs-client", "gpu-driver",
+        #expect(playbook.roles.map(\.name) == ["common", "package-cache", "package-proxy", "munge", "nfs-server", "nfs-client", "gpu-driver",
                                                "slurm-facts", "slurm-controller", "slurm-worker", "slurm-check"])
         let store = TemplateStore(directory: Paths.repoRoot + "/templates")
         for role in playbook.roles {

@@ -29,9 +29,10 @@ import Testing
                                       publicKey: publicKey, loginUser: "debian")
 
     func launch(_ group: NodeGroupSpec, nodes: [String], token: String = "cloudc-1a2b3c4d5e6f-gpu-00000000000000aa",
-                image: String = "projects/debian-cloud/global/images/family/debian-12") -> LaunchRequest {
+                image: String = "projects/debian-cloud/global/images/family/debian-12",
+                frontend: Bool = true, publicAddress: Bool = true) -> LaunchRequest {
         LaunchRequest(cluster: "demo", incarnation: Self.incarnation, group: group, nodes: nodes, token: token, image: image,
-                      access: Self.access, resources: [])
+                      access: Self.access, resources: [], frontend: frontend, publicAddress: publicAddress)
     }
 
     func spec(_ groups: [NodeGroupSpec], image: String = "projects/debian-cloud/global/images/family/debian-12",
@@ -42,6 +43,25 @@ import Testing
     }
 
     // MARK: request bodies
+
+    /// Every node but the frontend: no external IP (no access config), no SSH from outside.
+    @Test func aNodeBehindTheFrontendHasNoExternalAddressNorTheSSHTag() async throws {
+        let compute = FakeCompute()
+        let group = NodeGroupSpec(name: "compute", count: 1, flavor: "n2-standard-8")
+        _ = try await provider(compute).launch(launch(group, nodes: ["compute001"], token: "cloudc-1a2b3c4d5e6f-compute-00000000000000aa",
+                                                      frontend: false, publicAddress: false))
+        let body = try #require(compute.inserts.first?.json)
+        #expect(body["networkInterfaces"] == [["network": "projects/proj-1/global/networks/default"]])
+        #expect(body["tags"] == ["items": ["cloudc-demo-1a2b3c4d5e6f"]])
+
+        // A group with public_ip: true gets its external IP, still without SSH from outside.
+        let fetch = FakeCompute()
+        _ = try await provider(fetch).launch(launch(group, nodes: ["compute001"], token: "cloudc-1a2b3c4d5e6f-compute-00000000000000aa",
+                                                    frontend: false, publicAddress: true))
+        let fetchBody = try #require(fetch.inserts.first?.json)
+        #expect(fetchBody["networkInterfaces"]?[0]?["accessConfigs"] == [["type": "ONE_TO_ONE_NAT", "name": "External NAT"]])
+        #expect(fetchBody["tags"] == ["items": ["cloudc-demo-1a2b3c4d5e6f"]])
+    }
 
     @Test func cpuNodeBody() async throws {
         let compute = FakeCompute()
@@ -54,7 +74,8 @@ import Testing
             "machineType": .string("\(zone)/machineTypes/n2-standard-8"),
             "labels": ["cloudc-cluster": "demo", "cloudc-node": "compute001", "cloudc-group": "compute",
                        "cloudc-incarnation": "1a2b3c4d5e6f", "cloudc-launch": "cloudc-1a2b3c4d5e6f-compute-00000000000000aa"],
-            "tags": ["items": ["cloudc-demo-1a2b3c4d5e6f"]],
+            // The frontend's node: SSH from ssh_from reaches the nodes with the -ssh tag.
+            "tags": ["items": ["cloudc-demo-1a2b3c4d5e6f", "cloudc-demo-1a2b3c4d5e6f-ssh"]],
             "disks": [["boot": true, "autoDelete": true, "type": "PERSISTENT", "initializeParams": [
                 "sourceImage": "projects/debian-cloud/global/images/debian-12-bookworm-v20240910",
                 "diskSizeGb": "50",
@@ -257,7 +278,7 @@ import Testing
 
     // MARK: firewalls
 
-    @Test func firewallsAllowSSHFromTheCallerAndEverythingBetweenNodes() async throws {
+    @Test func firewallsAllowSSHFromTheCallerToTheFrontendAndEverythingBetweenNodes() async throws {
         let compute = FakeCompute()
         let provider = try provider(compute)
         let planned = provider.plannedResources(for: Self.access)
@@ -271,7 +292,7 @@ import Testing
         }
         let ssh = try #require(compute.firewalls["cloudc-demo-1a2b3c4d5e6f"])
         #expect(ssh["sourceRanges"] == ["203.0.113.7/32"])
-        #expect(ssh["targetTags"] == ["cloudc-demo-1a2b3c4d5e6f"])
+        #expect(ssh["targetTags"] == ["cloudc-demo-1a2b3c4d5e6f-ssh"], "the frontend only")
         #expect(ssh["allowed"] == [["IPProtocol": "tcp", "ports": ["22"]]])
         #expect(ssh["network"] == "projects/proj-1/global/networks/default")
         let between = try #require(compute.firewalls["cloudc-demo-1a2b3c4d5e6f-internal"])

@@ -21,10 +21,12 @@ IAM key of its own, never cloudc's code), makes them boot:
     router's address, which EC2 and moto never give an instance: they keep .1-.3 back). The
     image's user ``admin`` (Debian's AMIs) gets the public key of the instance's KeyName
     (DescribeKeyPairs IncludePublicKey, read when the instance is first seen) a while after sshd
-    answers, as cloud-init does. Only an instance that moto says has a PublicIpAddress gets to
-    the outside world (an apt proxy setting for the package cache); its public address itself
-    is never used. An instance that stops or terminates loses its node (a later start boots a
-    fresh one). TERM removes every node and the bridge.
+    answers, as cloud-init does; the node's own host keys then go to --host-keys/<instance-id>,
+    where moto_peer.py's console reads them (MOTO_PEER_KEYS_FROM_NODES). Only an instance that
+    moto says has a PublicIpAddress gets to the outside world (an apt proxy setting for the
+    package cache); its public address itself is never used. An instance that stops or
+    terminates loses its node (a later start boots a fresh one). TERM removes every node and
+    the bridge.
 """
 import argparse
 import ipaddress
@@ -71,8 +73,9 @@ def make_user(args):
 
 
 class Nodes:
-    def __init__(self, ec2, backend, subnet_id, network):
+    def __init__(self, ec2, backend, subnet_id, network, host_keys):
         self.ec2 = ec2
+        self.host_keys = host_keys
         self.backend = backend
         self.subnet_id = subnet_id
         self.network = network
@@ -127,12 +130,24 @@ class Nodes:
         key = self.public_key(instance.get("KeyName"))
         public = instance.get("PublicIpAddress")
         hostname = "ip-" + address.replace(".", "-")
-        self.backend.create(instance_id, hostname, address, None, 0, "%s:%s" % (LOGIN_USER, key) if key else "",
-                            internet=bool(public), folder=instance_id)
+        node = self.backend.create(instance_id, hostname, address, None, 0, "%s:%s" % (LOGIN_USER, key) if key else "",
+                                   internet=bool(public), folder=instance_id)
+        if self.host_keys:
+            threading.Thread(target=self.tell_host_keys, args=(instance_id, node), daemon=True).start()
         self.booted[instance_id] = address
         log("%s (%s, key %s): node %s at %s%s" % (instance_id, instance["State"]["Name"], instance.get("KeyName"),
                                                   hostname, address,
                                                   ", with internet (public IP %s)" % public if public else ""))
+
+    def tell_host_keys(self, instance_id, node):
+        """Once the node's sshd answers, its host keys go where moto_peer.py's console reads them."""
+        if not node.sshd_answered.wait(300) or node.deleted:
+            return
+        os.makedirs(self.host_keys, exist_ok=True)
+        path = os.path.join(self.host_keys, instance_id)
+        with open(path + ".tmp", "w") as f:
+            f.writelines("%s %s\n" % key for key in node.host_keys())
+        os.rename(path + ".tmp", path)
 
     def remove(self, instance_id):
         address = self.booted.pop(instance_id)
@@ -180,7 +195,7 @@ def run(args):
         os.rename(args.network_file + ".tmp", args.network_file)
     log("VPC %s, subnet %s (%s), this machine at %s on ccvm-%s" % (network["vpc"], network["subnet"], cidr,
                                                                   next(ipaddress.ip_network(cidr).hosts()), args.node_tag))
-    nodes = Nodes(ec2, backend, network["subnet"], ipaddress.ip_network(cidr))
+    nodes = Nodes(ec2, backend, network["subnet"], ipaddress.ip_network(cidr), args.host_keys)
     while not stopping.is_set():
         try:
             nodes.poll()
@@ -205,6 +220,8 @@ def main():
     go.add_argument("--node-tag", default="ec2", help="names the nodes' bridge (ccvm-TAG)")
     go.add_argument("--node-subnet", type=int, default=7, help="the VPC and subnet: 10.92.N.0/24")
     go.add_argument("--network-file", help="written (renamed into place) with the VPC's and subnet's ids")
+    go.add_argument("--host-keys", help="each node's host keys go to a file of this folder named after its instance "
+                                        "(moto_peer.py's MOTO_PEER_HOST_KEYS) once its sshd answers")
     go.add_argument("--package-cache-port", type=int, help="the package cache the instances with a public IP use")
     go.add_argument("--user-delay", type=float, default=float(os.environ.get("CLOUD_PEER_USER_DELAY", "5")),
                     help="seconds after sshd answers before the login user is made (CLOUD_PEER_USER_DELAY)")

@@ -438,6 +438,12 @@ class Server:
     def __init__(self, **fields):
         self.__dict__.update(fields)
 
+    def console_host_keys(self):
+        """The host keys cloud-init printed: with a node, its own once its sshd answers (none before)."""
+        if self.node is None:
+            return self.host_keys
+        return self.node.host_keys() if self.node.sshd_answered.is_set() else []
+
     def status(self, now):
         """(status, vm_state, task_state, power_state). From the delete until it is gone, Nova keeps
         the status and vm_state the server had and sets task_state `deleting`."""
@@ -660,7 +666,7 @@ class Peer:
                     "networks": list(server.network_names), "availability_zone": server.requested_zone,
                     "boot_volume_size": server.boot_volume_size, "fixed_ip": fixed, "floating_ip": floating,
                     "fault": server.fault["message"] if server.fault else None, "project_id": server.project_id,
-                    "host_keys": [f"{kind} {key}" for kind, key in server.host_keys],
+                    "host_keys": [f"{kind} {key}" for kind, key in server.console_host_keys()],
                 })
             return {
                 "servers": servers,
@@ -1192,7 +1198,10 @@ class Nova:
             if status == "BUILD":
                 # Not on a compute host yet: InstanceNotReady, which the API turns into a 409.
                 raise nova_error(409, f"Instance {server.id} is not ready")
-            lines = boot_console(server.hostname, server.host_keys, "DataSourceOpenStackLocal [net,ver=2]").split("\n")
+            keys = server.console_host_keys()
+            lines = boot_console(server.hostname, keys, "DataSourceOpenStackLocal [net,ver=2]").split("\n")
+            if not keys:
+                lines = lines[:1]  # cloud-init has not got to its keys yet
         if length is not None and int(length) >= 0:
             lines = lines[-int(length):] if int(length) else []
         return 200, {"output": "\n".join(lines)}

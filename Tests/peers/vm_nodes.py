@@ -116,6 +116,7 @@ class Node:
         self.deleted = False
         self.applied_keys = None
         self.changed = threading.Event()
+        self.sshd_answered = threading.Event()  # from then on its host keys are "on its console"
         self.lock = threading.Lock()
         self.boot_lock = threading.Lock()  # the root's files are written by one at a time
 
@@ -185,6 +186,9 @@ class Node:
                 result = self.inside(script or "true")
                 if result.returncode != 0:
                     log("%s: external address %s: %s" % (self.name, external_ip, result.stderr.strip()))
+            # This machine forgets the MAC it knew the addresses at (a floating IP moves between nodes).
+            for address in filter(None, (old, external_ip)):
+                run("ip", "neigh", "flush", "dev", self.backend.bridge.name, "to", address, check=False)
         log("%s: external address %s" % (self.name, external_ip or "removed"))
 
     def write(self, relative, text):
@@ -235,6 +239,7 @@ class Node:
     def agent(self):
         try:
             self.wait_for_sshd()
+            self.sshd_answered.set()
             delay = self.backend.user_delay
             if delay:
                 time.sleep(delay)

@@ -95,9 +95,15 @@ public struct EC2Provider: CloudProvider {
         "cloudc-\(request.cluster)-\(request.incarnation)"
     }
 
+    /// The security group that lets SSH in from ssh_from, given to the frontend only.
+    static func sshGroupName(_ request: AccessRequest) -> String { resourceName(request) + "-ssh" }
+
+    /// The key pair; the security group every node has (all traffic from the cluster's own
+    /// members); the one that lets SSH in from ssh_from, for the frontend.
     public func plannedResources(for request: AccessRequest) -> [ResourceRecord] {
         [ResourceRecord(kind: .keyPair, name: Self.resourceName(request)),
-         ResourceRecord(kind: .securityGroup, name: Self.resourceName(request))]
+         ResourceRecord(kind: .securityGroup, name: Self.resourceName(request)),
+         ResourceRecord(kind: .securityGroup, name: Self.sshGroupName(request))]
     }
 
     func tagSpecification(_ index: Int, type: String, _ tags: [(String, String)]) -> [(String, String)] {
@@ -132,8 +138,10 @@ public struct EC2Provider: CloudProvider {
             }
             return created
         case .securityGroup:
-            var parameters = [("GroupName", resource.name),
-                              ("GroupDescription", "cloudc cluster \(request.cluster): SSH from \(request.sshFrom), all traffic within")]
+            let forSSH = resource.name == Self.sshGroupName(request)
+            let description = forSSH ? "cloudc cluster \(request.cluster): SSH from \(request.sshFrom) to the frontend"
+                                     : "cloudc cluster \(request.cluster): all traffic between its nodes"
+            var parameters = [("GroupName", resource.name), ("GroupDescription", description)]
             if let vpc = try await vpcID() { parameters.append(("VpcId", vpc)) }
             parameters += tagSpecification(1, type: "security-group", clusterTags(request.cluster, request.incarnation) + [("Name", resource.name)])
             let groupID: String
@@ -150,16 +158,12 @@ public struct EC2Provider: CloudProvider {
                 groupID = id
             }
             created.id = groupID
-            _ = try await callRaw("AuthorizeSecurityGroupIngress", [
-                ("GroupId", groupID),
-                ("IpPermissions.1.IpProtocol", "tcp"),
-                ("IpPermissions.1.FromPort", "22"),
-                ("IpPermissions.1.ToPort", "22"),
-                ("IpPermissions.1.IpRanges.1.CidrIp", request.sshFrom),
-                ("IpPermissions.1.IpRanges.1.Description", "SSH for cloudc"),
-                ("IpPermissions.2.IpProtocol", "-1"),
-                ("IpPermissions.2.Groups.1.GroupId", groupID),
-            ], handling: ["InvalidPermission.Duplicate"])
+            let permissions = forSSH
+                ? [("IpPermissions.1.IpProtocol", "tcp"), ("IpPermissions.1.FromPort", "22"), ("IpPermissions.1.ToPort", "22"),
+                   ("IpPermissions.1.IpRanges.1.CidrIp", request.sshFrom), ("IpPermissions.1.IpRanges.1.Description", "SSH for cloudc")]
+                : [("IpPermissions.1.IpProtocol", "-1"), ("IpPermissions.1.Groups.1.GroupId", groupID)]
+            _ = try await callRaw("AuthorizeSecurityGroupIngress", [("GroupId", groupID)] + permissions,
+                                  handling: ["InvalidPermission.Duplicate"])
             return created
         case .firewall, .floatingIP, .bridge, .sharedDirectory:
             throw CloudcError(.internalError, "EC2 does not create \(resource.kind.rawValue) resources")
@@ -226,7 +230,9 @@ public struct EC2Provider: CloudProvider {
     public func launch(_ request: LaunchRequest) async throws -> [CloudInstance] {
         let group = request.group
         let image = group.image ?? request.image
-        guard let securityGroup = request.resources.first(where: { $0.kind == .securityGroup })?.id,
+        let groups = request.resources.filter { $0.kind == .securityGroup }
+        let sshGroup = Self.sshGroupName(request.access)
+        guard let securityGroup = groups.first(where: { $0.name != sshGroup })?.id,
               let keyName = request.resources.first(where: { $0.kind == .keyPair })?.name else {
             throw CloudcError(.internalError, "launching \(group.name) before its key pair and security group exist")
         }
@@ -234,9 +240,10 @@ public struct EC2Provider: CloudProvider {
         var parameters: [(String, String)] = [
             ("ImageId", image), ("InstanceType", group.flavor),
             ("MinCount", count), ("MaxCount", count),
-            ("KeyName", keyName), ("SecurityGroupId.1", securityGroup),
+            ("KeyName", keyName),
         ]
-        if let subnet = settings.subnet { parameters.append(("SubnetId", subnet)) }
+        parameters += networkInterface(request, securityGroups: [securityGroup]
+                                       + (request.frontend ? groups.filter { $0.name == sshGroup }.compactMap(\.id) : []))
         var instanceTags = clusterTags(request.cluster, request.incarnation)
             + [("cloudc:group", group.name), ("cloudc:launch", request.token)]
         if request.nodes.count == 1, let node = request.nodes.first {
@@ -273,6 +280,20 @@ public struct EC2Provider: CloudProvider {
             instances[index].node = nodes[index]
         }
         return instances
+    }
+
+    /// The instance's one network interface: its security groups, its subnet, and a public IPv4
+    /// address for the frontend (and groups with public_ip: true) only, whatever the subnet's
+    /// auto-assign setting says (the instance-level SubnetId and SecurityGroupId cannot go with it).
+    func networkInterface(_ request: LaunchRequest, securityGroups: [String]) -> [(String, String)] {
+        var parameters = [("NetworkInterface.1.DeviceIndex", "0"),
+                          ("NetworkInterface.1.AssociatePublicIpAddress", request.publicAddress ? "true" : "false"),
+                          ("NetworkInterface.1.DeleteOnTermination", "true")]
+        for (index, group) in securityGroups.enumerated() {
+            parameters.append(("NetworkInterface.1.SecurityGroupId.\(index + 1)", group))
+        }
+        if let subnet = settings.subnet { parameters.append(("NetworkInterface.1.SubnetId", subnet)) }
+        return parameters
     }
 
     /// RunInstances with `token` as its ClientToken. EC2 keeps a token after its instances are

@@ -35,8 +35,9 @@ extension GCEProvider {
         return String(zone[..<dash])
     }
 
-    /// The body of a firewall rule: SSH from the request's CIDR, everything between the
-    /// cluster's nodes (source tag = target tag), or nothing else from anywhere.
+    /// The body of a firewall rule: SSH from the request's CIDR to the frontend (the other nodes
+    /// are reached through it), everything between the cluster's nodes (source tag = target tag),
+    /// or nothing else from anywhere.
     func firewallBody(_ resource: ResourceRecord, for request: AccessRequest) -> JSONValue {
         let tag = GCENames.clusterTag(cluster: request.cluster, incarnation: request.incarnation)
         if resource.name == GCENames.denyFirewall(cluster: request.cluster, incarnation: request.incarnation) {
@@ -47,10 +48,11 @@ extension GCEProvider {
                     "denied": [["IPProtocol": "all"]]]
         }
         if resource.name == tag {
+            let frontend = GCENames.sshTag(cluster: request.cluster, incarnation: request.incarnation)
             return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS",
                     "priority": .number(Double(Self.allowPriority)),
-                    "description": .string("cloudc cluster \(request.cluster): SSH from \(request.sshFrom)"),
-                    "sourceRanges": [.string(request.sshFrom)], "targetTags": [.string(tag)],
+                    "description": .string("cloudc cluster \(request.cluster): SSH from \(request.sshFrom) to the frontend"),
+                    "sourceRanges": [.string(request.sshFrom)], "targetTags": [.string(frontend)],
                     "allowed": [["IPProtocol": "tcp", "ports": ["22"]]]]
         }
         return ["name": .string(resource.name), "network": .string(network), "direction": "INGRESS",

@@ -146,17 +146,19 @@ extension GCEProvider {
         ]
         if let disk = group.diskGB { initialize["diskSizeGb"] = .string(String(disk)) }   // int64: a string in JSON
 
-        var interface: [String: JSONValue] = [
-            "network": .string(network),
-            "accessConfigs": [["type": "ONE_TO_ONE_NAT", "name": "External NAT"]],
-        ]
+        var tags = [GCENames.clusterTag(cluster: request.cluster, incarnation: request.incarnation)]
+        if request.frontend { tags.append(GCENames.sshTag(cluster: request.cluster, incarnation: request.incarnation)) }
+        var interface: [String: JSONValue] = ["network": .string(network)]
+        // An external IP for the frontend (and groups with public_ip: true) only; without an
+        // access config a VM has none.
+        if request.publicAddress { interface["accessConfigs"] = [["type": "ONE_TO_ONE_NAT", "name": "External NAT"]] }
         if let subnetwork = subnetwork(zone: zone) { interface["subnetwork"] = .string(subnetwork) }
 
         var body: [String: JSONValue] = [
             "name": .string(name),
             "machineType": .string("\(zonePath)/machineTypes/\(group.flavor)"),
             "labels": labelJSON,
-            "tags": ["items": [.string(GCENames.clusterTag(cluster: request.cluster, incarnation: request.incarnation))]],
+            "tags": ["items": .array(tags.map { .string($0) })],
             "disks": [.object(["boot": true, "autoDelete": true, "type": "PERSISTENT", "initializeParams": .object(initialize)])],
             "networkInterfaces": [.object(interface)],
             // The login's key only: project-wide keys are blocked, and OS Login (which would

@@ -9,10 +9,16 @@ import Foundation
 public enum GCENames {
     public static let maxLength = 63
 
-    /// The cluster's firewall rule for SSH, and the network tag every node carries:
+    /// The cluster's firewall rule for SSH (to the nodes tagged `sshTag`), and the network tag
+    /// every node carries:
     /// `cloudc-<cluster>-<incarnation>`.
     public static func clusterTag(cluster: String, incarnation: String) -> String {
         fit("cloudc-\(cluster)-\(incarnation)", suffix: "")
+    }
+
+    /// The network tag of the nodes SSH may reach from `ssh_from`: the frontend's.
+    public static func sshTag(cluster: String, incarnation: String) -> String {
+        fit("cloudc-\(cluster)-\(incarnation)", suffix: "-ssh")
     }
 
     /// The rule that lets the cluster's nodes reach each other.

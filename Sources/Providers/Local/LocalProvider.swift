@@ -60,7 +60,7 @@ public struct LocalProvider: CloudProvider {
         self.inotify = inotify
     }
 
-    public var traits: ProviderTraits { ProviderTraits(sharedHome: true, slurmCgroups: false) }
+    public var traits: ProviderTraits { ProviderTraits(sharedHome: true, slurmCgroups: false, packageCache: false) }
 
     var imageDir: String { settings.imageDir ?? LocalSettings.defaultImageDir }
     var mirror: String { settings.mirror ?? LocalSettings.defaultMirror }

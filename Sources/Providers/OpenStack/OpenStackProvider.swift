@@ -179,7 +179,8 @@ public struct OpenStackProvider: CloudProvider {
 
     public func plannedResources(for request: AccessRequest) -> [ResourceRecord] {
         let name = OpenStackNames.accessName(cluster: request.cluster, incarnation: request.incarnation)
-        var planned = [ResourceRecord(kind: .keyPair, name: name), ResourceRecord(kind: .securityGroup, name: name)]
+        var planned = [ResourceRecord(kind: .keyPair, name: name), ResourceRecord(kind: .securityGroup, name: name),
+                       ResourceRecord(kind: .securityGroup, name: OpenStackNames.sshGroupName(name))]
         // The cluster's floating IPs, as one record: stop releases every one its description names.
         if wantsFloatingIPs { planned.append(ResourceRecord(kind: .floatingIP, name: name)) }
         return planned
@@ -206,11 +207,12 @@ public struct OpenStackProvider: CloudProvider {
             }
             created.id = resource.name
         case .securityGroup:
-            let group = try await findOrCreateSecurityGroup(resource.name, cluster: request.cluster)
+            let forSSH = resource.name != OpenStackNames.accessName(cluster: request.cluster, incarnation: request.incarnation)
+            let group = try await findOrCreateSecurityGroup(resource.name, cluster: request.cluster, forSSH: forSSH, sshFrom: request.sshFrom)
             guard let id = group["id"]?.string else {
                 throw CloudcError(.unavailable, "Neutron answered without the id of security group \(resource.name)", fix: "run the command again")
             }
-            try await addRules(to: id, existing: group["security_group_rules"]?.items ?? [], sshFrom: request.sshFrom)
+            try await addRules(to: id, existing: group["security_group_rules"]?.items ?? [], sshFrom: forSSH ? request.sshFrom : nil)
             created.id = id
         case .floatingIP:
             created.id = try await floatingNetwork()["id"]?.string
@@ -226,22 +228,24 @@ public struct OpenStackProvider: CloudProvider {
         return a.split(separator: " ").prefix(2) == b.split(separator: " ").prefix(2)
     }
 
-    func findOrCreateSecurityGroup(_ name: String, cluster: String) async throws -> JSONValue {
+    func findOrCreateSecurityGroup(_ name: String, cluster: String, forSSH: Bool, sshFrom: String) async throws -> JSONValue {
         if let found = try await api({ try await client.securityGroups(named: name) }).first { return found }
-        return try await api {
-            try await client.createSecurityGroup(name: name, description: "cloudc cluster \(cluster): SSH from outside, everything between its nodes")
-        }
+        let description = forSSH ? "cloudc cluster \(cluster): SSH from \(sshFrom) to the frontend"
+                                 : "cloudc cluster \(cluster): everything between its nodes"
+        return try await api { try await client.createSecurityGroup(name: name, description: description) }
     }
 
-    /// SSH from `sshFrom`, and everything from members of the group itself (IPv4 and IPv6).
-    func addRules(to groupID: String, existing: [JSONValue], sshFrom: String) async throws {
-        let ethertype = sshFrom.contains(":") ? "IPv6" : "IPv4"
-        let wanted: [JSONValue] = [
-            ["security_group_id": .string(groupID), "direction": "ingress", "ethertype": .string(ethertype),
-             "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": .string(sshFrom)],
-            ["security_group_id": .string(groupID), "direction": "ingress", "ethertype": "IPv4", "remote_group_id": .string(groupID)],
-            ["security_group_id": .string(groupID), "direction": "ingress", "ethertype": "IPv6", "remote_group_id": .string(groupID)],
-        ]
+    /// With `sshFrom`: SSH from there (the frontend's group). Without: everything from members
+    /// of the group itself, IPv4 and IPv6 (every node's).
+    func addRules(to groupID: String, existing: [JSONValue], sshFrom: String?) async throws {
+        let wanted: [JSONValue]
+        if let sshFrom {
+            wanted = [["security_group_id": .string(groupID), "direction": "ingress", "ethertype": .string(sshFrom.contains(":") ? "IPv6" : "IPv4"),
+                       "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": .string(sshFrom)]]
+        } else {
+            wanted = [["security_group_id": .string(groupID), "direction": "ingress", "ethertype": "IPv4", "remote_group_id": .string(groupID)],
+                      ["security_group_id": .string(groupID), "direction": "ingress", "ethertype": "IPv6", "remote_group_id": .string(groupID)]]
+        }
         for rule in wanted where !existing.contains(where: { Self.sameRule($0, rule) }) {
             do {
                 try await client.createSecurityGroupRule(rule)

@@ -93,7 +93,10 @@ extension OpenStackProvider {
         let group = request.group
         let access = OpenStackNames.accessName(cluster: request.cluster, incarnation: request.incarnation)
         let keyName = request.resources.first { $0.kind == .keyPair }?.name ?? access
-        let securityGroup = request.resources.first { $0.kind == .securityGroup }?.name ?? access
+        // Every node is in the cluster's group; the frontend also in the one SSH from ssh_from may reach.
+        let sshGroup = OpenStackNames.sshGroupName(access)
+        let securityGroups = request.resources.filter { $0.kind == .securityGroup && (request.frontend || $0.name != sshGroup) }
+            .map { JSONValue.object(["name": .string($0.name)]) }
         let metadata = OpenStackNames.metadata(cluster: request.cluster, incarnation: request.incarnation,
                                                group: group.name, node: node, token: request.token)
         var body: [String: JSONValue] = [
@@ -101,7 +104,7 @@ extension OpenStackProvider {
             "flavorRef": .string(plan.flavorID),
             "networks": [["uuid": .string(plan.networkID)]],
             "key_name": .string(keyName),
-            "security_groups": [["name": .string(securityGroup)]],
+            "security_groups": securityGroups.isEmpty ? [["name": .string(access)]] : .array(securityGroups),
             "metadata": .object(metadata.mapValues { .string($0) }),
         ]
         if let disk = group.diskGB {
