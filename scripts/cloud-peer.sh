@@ -346,7 +346,7 @@ stop_peer() {
     local dir=$1
     [ -d "$dir" ] || return 0
     dir=$(cd "$dir" && pwd)
-    local pid
+    local pid child
     if [ -e "$dir/pids" ]; then
         # The nodes' owners (gce_peer.py, ec2_nodes.py, openstack_peer.py) power their nodes off and
         # remove them on TERM; the others just stop.
@@ -356,8 +356,12 @@ stop_peer() {
             kill -KILL "$pid" 2>/dev/null || true
         done
     fi
-    # Whatever a killed peer left: its nodes' nspawn, their mounts, the bridge.
-    for pid in $(pgrep -f "systemd-nspawn .*--directory=$dir/vm/" || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    # Whatever a killed peer left: its nodes (each init first: a killed nspawn leaves its node
+    # running), their nspawn and mounts, the bridge.
+    for pid in $(pgrep -f "systemd-nspawn .*--directory=$dir/vm/" || true); do
+        for child in $(pgrep -P "$pid" || true); do kill -KILL "$child" 2>/dev/null || true; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
     local root
     for root in "$dir"/vm/nodes/*/root; do
         mountpoint -q "$root" 2>/dev/null && umount -l "$root"

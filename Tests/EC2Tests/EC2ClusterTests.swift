@@ -26,7 +26,12 @@ struct EC2ClusterTests {
             #expect(Set(up.instance_tags.values.compactMap { $0["cloudc:group"] }) == ["frontend", "compute"])
             #expect(up.instance_types.values.sorted() == ["c5.xlarge", "c5.xlarge", "t3.medium"])
             #expect(up.key_pairs.count == 1)
-            #expect(up.security_groups.count == 1)
+            // Only the frontend's instance has a public address, in EC2's own view.
+            for (id, tags) in up.instance_tags {
+                #expect(((up.public_ips[id] ?? nil) != nil) == (tags["cloudc:group"] == "frontend"), "\(id): \(tags) \(up.public_ips)")
+            }
+            // One group for all (the cluster's own traffic), one for the frontend (SSH from ssh_from).
+            #expect(up.security_groups.count == 2)
             #expect(up.ssh_cidrs == ["198.51.100.0/24"], "SSH must be open to ssh_from only")
 
             let list = await user.cloudc("list")
@@ -47,14 +52,14 @@ struct EC2ClusterTests {
                 #expect(row["state"] as? String == "running")
                 #expect(row["private_ip"] as? String == up.private_ips[id] ?? nil, "\(row)")
                 #expect(row["public_ip"] as? String == up.public_ips[id] ?? nil, "\(row)")
-                #expect((row["public_ip"] as? String)?.isEmpty == false)
+                // Only the frontend has a public address (moto's own view, above, agrees).
+                #expect(((row["public_ip"] as? String)?.isEmpty == false) == (row["group"] as? String == "frontend"), "\(row)")
             }
             let table = await user.cloudc("list-nodes", "aws-demo")
             #expect(table.stdout.split(separator: "\n").count == 4)
 
-            // Handed to ssh on a cloud: cloudc reaches (and pins) every node at its public address; the
-            // SSH config reaches compute nodes at their private one through the frontend, and looks
-            // their host key up under the pinned address.
+            // Handed to ssh on a cloud: the frontend at its public address, the compute nodes at their
+            // private one through it, as cloudc reaches (and pins) them.
             let sshConfig = await user.cloudc("export", "-f", "ssh-config")
             #expect(sshConfig.status == 0, "\(sshConfig.stderr)")
             for row in rows {
@@ -63,7 +68,7 @@ struct EC2ClusterTests {
                 let name = up.instance_tags[id]?["cloudc:node"] ?? "", privateIP = (up.private_ips[id] ?? nil) ?? "-", publicIP = (up.public_ips[id] ?? nil) ?? "-"
                 #expect(sshConfig.stdout.contains(name == "frontend001"
                     ? "Host aws-demo aws-demo-frontend001\n    HostName \(publicIP)\n    User "
-                    : "Host aws-demo-\(name)\n    HostName \(privateIP)\n    ProxyJump aws-demo-frontend001\n    HostKeyAlias \(publicIP)\n"),
+                    : "Host aws-demo-\(name)\n    HostName \(privateIP)\n    ProxyJump aws-demo-frontend001\n    User "),
                         "\(sshConfig.stdout)")
             }
             let install = await user.cloudc("ssh-config", "--install")

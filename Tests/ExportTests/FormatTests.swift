@@ -209,7 +209,7 @@ func sshOptions(_ file: String, _ host: String) throws -> [String: String] {
         let arguments = try shlexSplit(try #require(compute["ansible_ssh_common_args"] as? String))
         let knownHosts = dir.path + "/a home/.cloudc/clusters/lab.known_hosts"
         #expect(arguments.contains("UserKnownHostsFile=\(knownHosts)"))
-        #expect(arguments.contains("HostKeyAlias=203.0.113.13"))
+        #expect(!arguments.contains { $0.hasPrefix("HostKeyAlias") })
         let proxy = try #require(arguments.first { $0.hasPrefix("ProxyCommand=") })
         // ssh hands ProxyCommand to /bin/sh: these are the words the inner ssh gets.
         #expect(try shlexSplit(String(proxy.dropFirst("ProxyCommand=".count))) == [

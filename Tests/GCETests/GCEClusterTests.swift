@@ -53,7 +53,10 @@ import TestSupport
 
             let instances = try await cloudInstances(peer)
             #expect(instances.count == 4)
-            #expect(instances.allSatisfy { $0.status == "RUNNING" && !$0.networkIP.isEmpty && $0.natIP != nil })
+            #expect(instances.allSatisfy { $0.status == "RUNNING" && !$0.networkIP.isEmpty })
+            // An external IP and the SSH tag for the frontend only, in the peer's own state.
+            #expect(instances.allSatisfy { ($0.natIP != nil) == ($0.labels["cloudc-group"] == "frontend") }, "\(instances)")
+            #expect(instances.allSatisfy { $0.tags.contains { $0.hasSuffix("-ssh") } == ($0.labels["cloudc-group"] == "frontend") })
             #expect(Set(instances.compactMap { $0.labels["cloudc-node"] }) == ["frontend001", "compute001", "compute002", "gpu001"])
             let gpu = try #require(instances.first { $0.labels["cloudc-node"] == "gpu001" })
             #expect(gpu.guestAccelerators.first?.acceleratorCount == 1)

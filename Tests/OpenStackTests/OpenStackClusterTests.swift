@@ -70,22 +70,27 @@ import TestSupport
                 #expect(server.metadata["cloudc-cluster"] == "uni")
                 #expect(server.networks == ["private"])
                 #expect(server.keyName?.hasPrefix("cloudc-uni-") == true)
-                #expect(server.securityGroups.count == 1 && server.securityGroups[0].hasPrefix("cloudc-uni-"))
-                #expect(server.floatingIP != nil, "\(node) has no floating IP")
+                // The frontend alone has a floating IP and the group that lets SSH in from ssh_from.
+                let frontend = node == "frontend001"
+                #expect(server.securityGroups.count == (frontend ? 2 : 1) && server.securityGroups.allSatisfy { $0.hasPrefix("cloudc-uni-") })
+                #expect(server.securityGroups.contains { $0.hasSuffix("-ssh") } == frontend, "\(node): \(server.securityGroups)")
+                #expect((server.floatingIP != nil) == frontend, "\(node): \(server.floatingIP ?? "no floating IP")")
             }
             #expect(byNode["gpu001"]?.flavorID == "gpu-t4" && byNode["gpu001"]?.bootVolumeSize == 120)
             #expect(byNode["compute001"]?.metadata["cloudc-group"] == "compute" && byNode["compute001"]?.bootVolumeSize == nil)
             #expect(state.keypairs.count == 1 && state.keypairs[0].publicKey.hasPrefix("ssh-ed25519 "))
-            let group = try #require(state.securityGroups.first { $0.name.hasPrefix("cloudc-uni-") })
-            #expect(group.rules.contains { $0.direction == "ingress" && $0.protocol == "tcp" && $0.portRangeMin == 22
+            let group = try #require(state.securityGroups.first { $0.name.hasPrefix("cloudc-uni-") && !$0.name.hasSuffix("-ssh") })
+            let ssh = try #require(state.securityGroups.first { $0.name.hasPrefix("cloudc-uni-") && $0.name.hasSuffix("-ssh") })
+            #expect(ssh.rules.contains { $0.direction == "ingress" && $0.protocol == "tcp" && $0.portRangeMin == 22
                 && $0.portRangeMax == 22 && $0.remoteIPPrefix == "198.51.100.0/24" })
+            #expect(!group.rules.contains { $0.remoteIPPrefix == "198.51.100.0/24" }, "SSH from outside reaches the frontend only")
             #expect(group.rules.contains { $0.direction == "ingress" && $0.remoteGroupID == group.id && $0.ethertype == "IPv4" })
-            #expect(state.floatingIPs.count == 4 && state.floatingIPs.allSatisfy { $0.portID != nil })
+            #expect(state.floatingIPs.count == 1 && state.floatingIPs.allSatisfy { $0.portID != nil })
 
             let nodes = await user.cloudc("list-nodes")
             #expect(nodes.status == 0)
             for server in state.servers {
-                #expect(nodes.stdout.contains(server.floatingIP ?? "-"), "\(nodes.stdout)")
+                #expect(nodes.stdout.contains(server.floatingIP ?? server.fixedIP ?? "?"), "\(nodes.stdout)")
             }
             #expect(state.rejectedTokens == 0)
 
@@ -95,8 +100,9 @@ import TestSupport
             let pinned = try String(contentsOfFile: user.stateDirectory + "/uni.known_hosts", encoding: .utf8)
             for server in state.servers {
                 #expect(!server.hostKeys.isEmpty)
+                // The frontend under its floating IP, the others under their fixed IP (reached through the frontend).
                 for key in server.hostKeys {
-                    #expect(pinned.contains("\(server.floatingIP ?? "-") \(key)\n"), "\(server.name): \(pinned)")
+                    #expect(pinned.contains("\(server.floatingIP ?? server.fixedIP ?? "-") \(key)\n"), "\(server.name): \(pinned)")
                 }
             }
             #expect(pinned.split(separator: "\n").count == 4)
@@ -238,7 +244,7 @@ import TestSupport
             #expect(perNode.count == 4)
             #expect(perNode.values.allSatisfy { $0.count == 1 }, "\(perNode.mapValues { $0.map(\.id) })")
             let addresses = Dictionary(grouping: state.floatingIPs, by: \.description)
-            #expect(addresses.count == 4 && addresses.values.allSatisfy { $0.count == 1 }, "\(addresses.keys.sorted())")
+            #expect(addresses.count == 1 && addresses.values.allSatisfy { $0.count == 1 }, "\(addresses.keys.sorted())")
             let stop = await user.cloudc("stop")
             #expect(stop.status == 0, "\(stop.stderr)")
             try await expectNothingLeft(peer)

@@ -227,6 +227,14 @@ class Node:
                 return int(entry)
         return None
 
+    def signal_init(self, number):
+        pid = self.init_pid()
+        if pid:
+            try:
+                os.kill(pid, number)
+            except OSError:
+                pass
+
     def inside(self, script):
         pid = self.init_pid()
         if pid is None:
@@ -317,15 +325,18 @@ class Node:
         with self.boot_lock:
             pass  # a boot under way has started the node (or sees `deleted` and does not)
         if self.process and self.process.poll() is None:
-            pid = self.init_pid()
-            if pid:
+            deadline = time.time() + 15
+            while self.process.poll() is None and time.time() < deadline:
+                # systemd: power off. Again each second: a systemd still starting has not heard it.
+                self.signal_init(signal.SIGRTMIN + 4)
                 try:
-                    os.kill(pid, signal.SIGRTMIN + 4)  # systemd: power off
-                except OSError:
+                    self.process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
                     pass
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            if self.process.poll() is None:
+                # The node's init first: its whole PID namespace goes with it, which a killed nspawn
+                # would leave running.
+                self.signal_init(signal.SIGKILL)
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         run("umount", "-l", self.root, check=False)
