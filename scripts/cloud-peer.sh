@@ -105,9 +105,24 @@ for key in sys.argv[2:]:
 print(value)' "$@"
 }
 
+# A free port below 32768: apt-cacher-ng (the cache cloudc puts on a frontend) reads the port of
+# its upstream proxy as a signed 16-bit number, and the kernel's own picks are above that.
+free_low_port() {
+    python3 -c 'import random, socket
+for _ in range(200):
+    port = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", port))
+    except OSError:
+        continue
+    print(port)
+    break'
+}
+
 start_package_cache() {
     daemon "$dir/package-cache.log" python3 -u "$peers/package_cache.py" \
-        --cache "${CLOUD_PEER_PACKAGE_CACHE:-$dir/package-cache}" \
+        --cache "${CLOUD_PEER_PACKAGE_CACHE:-$dir/package-cache}" --port "$(free_low_port)" \
         --port-file "$dir/package-cache.port" --stats "$dir/package-cache.json"
     echo $! >> "$dir/pids"
     wait_for_file "$dir/package-cache.port" 15 $! "$dir/package-cache.log"

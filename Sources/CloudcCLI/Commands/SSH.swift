@@ -49,7 +49,7 @@ struct Ssh: AsyncParsableCommand {
         let jump = route.jump.map { front -> [String] in
             let words = [ssh] + options + ["-W", "%h:%p", "--", front]
             let command = words.map { Shell.quote($0).replacingOccurrences(of: "%", with: "%%") }.joined(separator: " ")
-            return ["-o", "ProxyCommand=exec " + command.replacingOccurrences(of: "%%h:%%p", with: "%h:%p")]
+            return ["-o", "ProxyCommand=" + command.replacingOccurrences(of: "%%h:%%p", with: "%h:%p")]
         } ?? []
         // `--` before the host: nothing after it (host, command) is read as an ssh option.
         let arguments = options + jump + ["--", route.address] + command

@@ -2,30 +2,33 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `cloudc start gce` to a running grid and back, as a user types it into bash, against the local
-/// Compute Engine whose instances boot as VM-like nodes (`scripts/cloud-peer.sh`): a stock Debian 12
-/// image with nothing of SLURM on it, the login user `admin` made by a guest agent some seconds after
-/// sshd answers, every package through the package cache (the nodes have no route out).
-@Suite(.serialized, .needsRoot) struct GCEEndToEndTests {
+/// `cloudc start CLOUD` to a running grid and back, as a user types it into bash, against each local
+/// cloud whose instances boot as VM-like nodes (`scripts/cloud-peer.sh`): a stock Debian 12 image
+/// with nothing of SLURM on it, the login user made by a guest agent or cloud-init some seconds after
+/// sshd answers. Only the frontend has a public address (and a way out, to the package cache that
+/// stands for the internet): every other node is reached through it and installs its packages
+/// through the frontend's cache.
+@Suite(.serialized, .needsRoot) struct CloudEndToEndTests {
     /// The peer's folder, started and stopped with the script users run.
     struct CloudPeer {
+        let cloud: String
         let desk: Desk
         let directory: String
         /// Holds the folder the peer's DIR is in (removed when the test ends).
         let holder: Desk
 
-        static func start(userDelay: Int) async throws -> CloudPeer {
+        static func start(_ cloud: String, userDelay: Int) async throws -> CloudPeer {
             let probe = try Desk()
             let directory = probe.folder.path + "/peer"
             let desk = try Desk(["CLOUDC_HOME": directory, "CLOUD_PEER_USER_DELAY": String(userDelay),
                                  "CLOUD_PEER_PACKAGE_CACHE": "/var/cache/cloudc-peer-packages",
                                  "CLOUDC_SHARE": Paths.repoRoot, "CLOUDC_SSH_WAIT": "180"])
-            let started = try await desk.paste("bash \(Paths.repoRoot)/scripts/cloud-peer.sh start gce \(directory)")
+            let started = try await desk.paste("bash \(Paths.repoRoot)/scripts/cloud-peer.sh start \(cloud) \(directory)")
             guard started.status == 0 else {
                 _ = try? await desk.paste("bash \(Paths.repoRoot)/scripts/cloud-peer.sh stop \(directory)")
-                throw PeerError("cloud-peer.sh start gce failed: \(started.stderr.suffix(3000))")
+                throw PeerError("cloud-peer.sh start \(cloud) failed: \(started.stderr.suffix(3000))")
             }
-            return CloudPeer(desk: desk, directory: directory, holder: probe)
+            return CloudPeer(cloud: cloud, desk: desk, directory: directory, holder: probe)
         }
 
         func stop() async {
@@ -84,12 +87,36 @@ import TestSupport
             _ = try await type("python3 \(directory)/add-user.py \(directory) \(Paths.peers) \(user) \(node)")
         }
 
+        /// What the peer holds, in its own words (`Tests/peers/peer_view.py`), independent of cloudc.
+        func view() async throws -> PeerView {
+            let got = try await Run.programOffPool("/usr/bin/env", ["python3", Paths.peers + "/peer_view.py", cloud, directory])
+            guard got.status == 0 else { throw PeerError("peer_view.py \(cloud) failed: \(got.stderr)") }
+            return try JSONDecoder().decode(PeerView.self, from: Data(got.stdout.utf8))
+        }
+
+        /// Bytes the package cache on this machine (the nodes' only "internet") has served so far.
+        func packageBytesServed() throws -> Int {
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/package-cache.json"))
+            let stats = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            return stats?["served_bytes"] as? Int ?? 0
+        }
+
         /// The peer's own view (`GET /_peer/state`), independent of cloudc.
         func state() async throws -> [String: Any] {
             let port = try String(contentsOfFile: directory + "/peer.port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let got = try await Run.programOffPool("/usr/bin/env", ["curl", "-sf", "http://127.0.0.1:\(port)/_peer/state"])
             return try #require(try JSONSerialization.jsonObject(with: Data(got.stdout.utf8)) as? [String: Any])
         }
+    }
+
+    struct PeerView: Decodable {
+        struct Node: Decodable {
+            var group: String?
+            var `public`: String?
+            var status: String
+        }
+        var nodes: [String: Node]
+        var left: [String: [String]]
     }
 
     static let trainScript = """
@@ -100,16 +127,16 @@ import TestSupport
         printf 'host,score\\n%s,%s\\n' "$(hostname)" "$(echo "$lr * $seed" | awk '{print $1 * $3}')" > results.csv
         """
 
-    /// The login user appears 5 s after sshd answers (the default), at once, and 20 s after.
-    @Test(arguments: [5, 0, 20])
-    func startToAGridResizeAndStopOnNodesThatBootLikeVMs(userDelay: Int) async throws {
+    /// Each cloud with the login user appearing 5 s after sshd answers (the default); GCE also 20 s after.
+    @Test(arguments: zip(["gce", "ec2", "openstack", "gce"], [5, 5, 5, 20]))
+    func startToAGridResizeAndStopOnNodesThatBootLikeVMs(cloud: String, userDelay: Int) async throws {
         guard geteuid() == 0 else { throw PeerError("needs root: the peer's nodes are systemd-nspawn machines") }
-        print("measure: user delay \(userDelay) s")
-        let peer = try await CloudPeer.start(userDelay: userDelay)
+        print("measure: \(cloud), user delay \(userDelay) s")
+        let peer = try await CloudPeer.start(cloud, userDelay: userDelay)
         do {
             try await exercise(peer)
         } catch {
-            _ = try? await peer.desk.paste("cloudc stop gce")
+            _ = try? await peer.desk.paste("cloudc stop \(cloud)")
             await peer.stop()
             throw error
         }
@@ -120,22 +147,35 @@ import TestSupport
     }
 
     func exercise(_ peer: CloudPeer) async throws {
+        let cloud = peer.cloud
+        let user = cloud == "openstack" ? "debian" : "admin"
+        let workers = cloud == "gce" ? ["compute001", "compute002", "gpu001"] : ["compute001", "compute002"]
         var began = Date()
-        let start = try await peer.type("cloudc start gce")
-        print(String(format: "measure: cloudc start gce to SLURM ready: %.1f s", Date().timeIntervalSince(began)))
+        let start = try await peer.type("cloudc start \(cloud)")
+        print(String(format: "measure: \(cloud): cloudc start to SLURM ready: %.1f s", Date().timeIntervalSince(began)))
         #expect(start.stderr.contains("is ready"), "\(start.stderr.suffix(3000))")
-        for line in start.stderr.split(separator: "\n") where line.hasPrefix("Setup of") { print("measure: \(line)") }
-        let calls = (try await peer.state()["counts"] as? [String: Any])?["requests"] ?? "?"
-        print("measure: Compute API requests during start (token grants included): \(calls)")
-        #expect(start.stderr.contains("install munge"), "munge came from the package cache: \(start.stderr.suffix(3000))")
+        for line in start.stderr.split(separator: "\n") where line.hasPrefix("Setup of") { print("measure: \(cloud): \(line)") }
+        #expect(start.stderr.contains("install munge"), "munge came through the package caches: \(start.stderr.suffix(3000))")
+        let servedAtStart = try peer.packageBytesServed()
+        print("measure: \(cloud): bytes of packages from outside for 1 + \(workers.count) nodes: \(servedAtStart)")
 
-        // Every node idle in SLURM; the GPU node with its GPU.
-        let idle = try await peer.until("every node idle", "sinfo -h -N -o '%N %t %G'") { out in
-            ["frontend001", "compute001", "compute002", "gpu001"].filter { $0 != "frontend001" }
-                .allSatisfy { out.contains("\($0) idle") }
+        // Only the frontend has a public address, in the cloud's own view.
+        let view = try await peer.view()
+        #expect(Set(view.nodes.keys) == Set(["frontend001"] + workers), "\(view.nodes)")
+        for (node, seen) in view.nodes {
+            #expect((seen.public != nil) == (node == "frontend001"), "\(node): public address \(seen.public ?? "none")")
         }
-        #expect(idle.contains("gpu001 idle gpu:1"), "\(idle)")
-        #expect(try await peer.type("cloudc ssh -- id -un").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "admin")
+
+        // Every node idle in SLURM; GCE's GPU node with its GPU.
+        let idle = try await peer.until("every node idle", "sinfo -h -N -o '%N %t %G'") { out in
+            workers.allSatisfy { out.contains("\($0) idle") }
+        }
+        if cloud == "gce" { #expect(idle.contains("gpu001 idle gpu:1"), "\(idle)") }
+        #expect(try await peer.type("cloudc ssh -- id -un").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == user)
+        // A node behind the frontend, with the system ssh through it (cloudc ssh -n), and with the exported config.
+        #expect(try await peer.type("cloudc ssh -n compute002 -- hostname").stdout == "compute002\n")
+        _ = try await peer.type("cloudc export -f ssh-config > cluster.ssh")
+        #expect(try await peer.type("ssh -F cluster.ssh -o BatchMode=yes \(cloud)-compute001 hostname").stdout == "compute001\n")
 
         // A 2 × 3 grid as one job array on both compute nodes.
         _ = try peer.desk.write("code/train.sh", Self.trainScript)
@@ -151,9 +191,11 @@ import TestSupport
         let hosts = Set(rows.compactMap { $0.split(separator: ",").dropFirst(3).first.map(String.init) })
         #expect(hosts == ["compute001", "compute002"], "the tasks ran on \(hosts): \(table)")
 
-        // Keys added to a running VM's metadata: its guest agent makes that user too.
-        try await peer.addSSHUser("second", on: "frontend001")
-        _ = try await peer.until("the second user on the frontend", timeout: 60, "id -u second") { !$0.isEmpty }
+        if cloud == "gce" {
+            // Keys added to a running VM's metadata: its guest agent makes that user too.
+            try await peer.addSSHUser("second", on: "frontend001")
+            _ = try await peer.until("the second user on the frontend", timeout: 60, "id -u second") { !$0.isEmpty }
+        }
 
         // A job keeps running while a node joins and another leaves.
         let long = try await peer.type("cloudc ssh -- sbatch --parsable -p compute -w compute001 --wrap \"'sleep 600'\"")
@@ -161,8 +203,12 @@ import TestSupport
         _ = try await peer.until("the long job to run", "squeue -h -j \(long) -o %T") { $0.contains("RUNNING") }
         began = Date()
         _ = try await peer.type("cloudc resize +1 compute")
-        print(String(format: "measure: cloudc resize +1 compute: %.1f s", Date().timeIntervalSince(began)))
+        print(String(format: "measure: \(cloud): cloudc resize +1 compute: %.1f s", Date().timeIntervalSince(began)))
         _ = try await peer.until("compute003 idle", "sinfo -h -N -n compute003 -o %t") { $0.contains("idle") }
+        let servedAfterResize = try peer.packageBytesServed()
+        print("measure: \(cloud): bytes of packages from outside for 1 + \(workers.count + 1) nodes: \(servedAfterResize) "
+              + "(the node that joined: \(servedAfterResize - servedAtStart))")
+        #expect(try await peer.view().nodes["compute003"]?.public == nil, "a node that joins has no public address either")
         #expect(try await peer.type("cloudc ssh -- squeue -h -j \(long) -o %T").stdout.contains("RUNNING"))
         _ = try await peer.type("cloudc resize -1 compute")
         #expect(try await peer.type("cloudc ssh -- squeue -h -j \(long) -o %T").stdout.contains("RUNNING"),
@@ -172,26 +218,25 @@ import TestSupport
         let again = try await peer.type("cloudc setup")
         #expect(again.stderr.contains(" 0 changed"), "a second setup changes nothing: \(again.stderr.suffix(2000))")
 
-        // A VM powered off from inside is TERMINATED in the API, as on GCE; stop removes it all the same.
-        _ = try await peer.desk.paste("cloudc ssh -n compute002 -- sudo systemctl poweroff")
-        let deadline = Date().addingTimeInterval(90)
-        var status = ""
-        while Date() < deadline {
-            let instances = (try await peer.state()["instances"] as? [[String: Any]]) ?? []
-            status = instances.first { ($0["name"] as? String)?.contains("compute002") == true }?["status"] as? String ?? "gone"
-            if status == "TERMINATED" { break }
-            try await Task.sleep(nanoseconds: 1_000_000_000)
+        if cloud == "gce" {
+            // A VM powered off from inside is TERMINATED in the API, as on GCE; stop removes it all the same.
+            _ = try await peer.desk.paste("cloudc ssh -n compute002 -- sudo systemctl poweroff")
+            let deadline = Date().addingTimeInterval(90)
+            var status = ""
+            while Date() < deadline {
+                status = try await peer.view().nodes["compute002"]?.status ?? "gone"
+                if status == "TERMINATED" { break }
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+            }
+            #expect(status == "TERMINATED", "a node powered off inside shows as \(status)")
         }
-        #expect(status == "TERMINATED", "a node powered off inside shows as \(status)")
 
         began = Date()
-        _ = try await peer.type("cloudc stop gce")
-        print(String(format: "measure: cloudc stop gce: %.1f s", Date().timeIntervalSince(began)))
-        let state = try await peer.state()
-        #expect((state["instances"] as? [Any])?.isEmpty == true, "instances left: \(state["instances"] ?? [])")
-        #expect((state["disks"] as? [Any])?.isEmpty == true, "disks left: \(state["disks"] ?? [])")
-        let rules = ((state["firewalls"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
-        #expect(!rules.contains { $0.hasPrefix("cloudc-") }, "the cluster's firewall rules are gone: \(rules)")
-        if let counts = state["counts"] { print("measure: peer counts \(counts)") }
+        _ = try await peer.type("cloudc stop \(cloud)")
+        print(String(format: "measure: \(cloud): cloudc stop: %.1f s", Date().timeIntervalSince(began)))
+        let after = try await peer.view()
+        for (kind, names) in after.left {
+            #expect(names.isEmpty, "\(cloud): \(kind) left after stop: \(names)")
+        }
     }
 }
