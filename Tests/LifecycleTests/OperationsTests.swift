@@ -94,6 +94,14 @@ import Glibc
         let local = try World()
         try await local.start(local.spec(sshFrom: nil, provider: .local))
         #expect(local.cloud.sshFromAsked == ["127.0.0.1/32"] && local.lookUps.value == 0)
+
+        // Over a VPN or a bastion this machine's public address is not where SSH comes from: the template must say.
+        let vpn = try World(callerAddress: "198.51.100.9/32")
+        var privateSpec = vpn.spec(sshFrom: nil)
+        privateSpec.cloud.reach = .privateNetwork
+        let error = await #expect(throws: CloudcError.self) { try await vpn.start(privateSpec) }
+        #expect(error?.code == .config && error?.fix?.contains("ssh_from:") == true, "\(String(describing: error))")
+        #expect(vpn.lookUps.value == 0 && vpn.cloud.log.isEmpty, "nothing looked up or created")
     }
 
     @Test func aStartWhoseAddressCannotBeFoundOpensNothing() async throws {
