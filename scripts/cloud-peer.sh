@@ -132,6 +132,36 @@ login_key() {
     [ -e "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C "cloudc-peer" -f "$dir/id_ed25519"
 }
 
+# Writes DIR/config.yaml (0600): what stdin holds (a header and the `clouds:` section), then the
+# login, the slurm setup and a cluster template named after the cloud.
+# write_config CLOUD USER IMAGE SSH_FROM NOTE GROUPS (NOTE: where SSH comes from; GROUPS: indented lines)
+write_config() {
+    local cloud=$1 user=$2 image=$3 ssh_from=$4 note=$5 groups=$6
+    (umask 077 && {
+        cat
+        cat <<EOF
+logins:
+  default:
+    user: $user
+    private_key: $dir/id_ed25519
+setups:
+  slurm:
+    playbook: slurm
+clusters:
+  $cloud:
+    cloud: $cloud
+    image: $image
+    # $note
+    ssh_from: $ssh_from
+    setup: slurm
+    # The peer's nodes share one folder of this machine as /home (no NFS in this kernel).
+    shared_home: true
+    groups:
+$groups
+EOF
+    } > "$dir/config.yaml")
+}
+
 start_gce() {
     new_dir "$1"
     bash "$peers/fetch-compute-discovery.sh" >&2
@@ -156,7 +186,14 @@ start_gce() {
     login_key
     local port
     port=$(cat "$dir/peer.port")
-    cat > "$dir/config.yaml" <<EOF
+    write_config gce admin projects/debian-cloud/global/images/family/debian-12 100.91.0.0/16 \
+        "This machine reaches the nodes' external addresses from 100.91.$n.1; the others only through the frontend." \
+        "      frontend: {count: 1, flavor: e2-standard-2}
+      compute: {count: 2, flavor: e2-standard-2}
+      gpu:
+        count: 1
+        flavor: n1-standard-4
+        gpus: {type: nvidia-tesla-t4, count: 1}" <<EOF
 # Written by scripts/cloud-peer.sh: cloudc against the local Compute Engine in $dir.
 # Use it with: CLOUDC_HOME=$dir cloudc start gce
 clouds:
@@ -167,30 +204,6 @@ clouds:
     credentials: $dir/credentials/service-account.json
     endpoint: http://127.0.0.1:$port/compute/v1/
     token_endpoint: http://127.0.0.1:$port/token
-logins:
-  default:
-    user: admin
-    private_key: $dir/id_ed25519
-setups:
-  slurm:
-    playbook: slurm
-clusters:
-  gce:
-    cloud: gce
-    image: projects/debian-cloud/global/images/family/debian-12
-    # This machine reaches the nodes' external addresses from 100.91.$n.1; the others only
-    # through a node that has one.
-    ssh_from: 100.91.0.0/16
-    setup: slurm
-    # The peer's nodes share one folder of this machine as /home (no NFS in this kernel).
-    shared_home: true
-    groups:
-      frontend: {count: 1, flavor: e2-standard-2}
-      compute: {count: 2, flavor: e2-standard-2}
-      gpu:
-        count: 1
-        flavor: n1-standard-4
-        gpus: {type: nvidia-tesla-t4, count: 1}
 EOF
     echo "cloud-peer: gce on http://127.0.0.1:$port, nodes on 10.91.$n.0/24, external addresses on 100.91.$n.0/24 (this machine: 100.91.$n.1); try: CLOUDC_HOME=$dir cloudc start gce" >&2
 }
@@ -237,7 +250,10 @@ start_ec2() {
     wait_for_file "$dir/ec2/network.json" 900 $! "$dir/nodes.log"
 
     login_key
-    (umask 077 && cat > "$dir/config.yaml" <<EOF
+    write_config ec2 admin "$(json_value "$dir/ec2/amis.json" 0 ami_id)" 10.92.0.0/16 \
+        "This machine's connections come from 10.92.$n.1." \
+        "      frontend: {count: 1, flavor: t3.medium}
+      compute: {count: 2, flavor: t3.medium}" <<EOF
 # Written by scripts/cloud-peer.sh: cloudc against the local EC2 (moto) in $dir.
 # Use it with: CLOUDC_HOME=$dir cloudc start ec2
 clouds:
@@ -251,27 +267,7 @@ clouds:
     subnet: $(json_value "$dir/ec2/network.json" subnet)
     # This machine is in the VPC (10.92.$n.1): it reaches the frontend at its private address.
     reach: private
-logins:
-  default:
-    user: admin
-    private_key: $dir/id_ed25519
-setups:
-  slurm:
-    playbook: slurm
-clusters:
-  ec2:
-    cloud: ec2
-    image: $(json_value "$dir/ec2/amis.json" 0 ami_id)
-    # This machine's connections come from 10.92.$n.1.
-    ssh_from: 10.92.0.0/16
-    setup: slurm
-    # The peer's nodes share one folder of this machine as /home (no NFS in this kernel).
-    shared_home: true
-    groups:
-      frontend: {count: 1, flavor: t3.medium}
-      compute: {count: 2, flavor: t3.medium}
 EOF
-    )
     echo "cloud-peer: ec2 on $endpoint, subnet 10.92.$n.0/24 (this machine: 10.92.$n.1); try: CLOUDC_HOME=$dir cloudc start ec2" >&2
 }
 
@@ -318,7 +314,10 @@ start_openstack() {
         || { tail -20 "$dir/catalog.log" "$dir/keystone.log" >&2; die "Keystone did not start or take its catalog"; }
 
     login_key
-    (umask 077 && cat > "$dir/config.yaml" <<EOF
+    write_config openstack debian debian-12 100.93.0.0/16 \
+        "This machine reaches the floating IPs from 100.93.$n.1; the tenant network only through the frontend." \
+        "      frontend: {count: 1, flavor: m1.small}
+      compute: {count: 2, flavor: m1.large}" <<EOF
 # Written by scripts/cloud-peer.sh: cloudc against the local OpenStack (Keystone; Nova, Neutron
 # and Glance) in $dir. Use it with: CLOUDC_HOME=$dir cloudc start openstack
 clouds:
@@ -332,28 +331,7 @@ clouds:
     # The tenant network is 10.93.$n.0/24; floating IPs come from 100.93.$n.0/24.
     network: private
     floating_ip_network: public
-logins:
-  default:
-    user: debian
-    private_key: $dir/id_ed25519
-setups:
-  slurm:
-    playbook: slurm
-clusters:
-  openstack:
-    cloud: openstack
-    image: debian-12
-    # This machine reaches the floating IPs from 100.93.$n.1; the tenant network only through a
-    # node that has one.
-    ssh_from: 100.93.0.0/16
-    setup: slurm
-    # The peer's nodes share one folder of this machine as /home (no NFS in this kernel).
-    shared_home: true
-    groups:
-      frontend: {count: 1, flavor: m1.small}
-      compute: {count: 2, flavor: m1.large}
 EOF
-    )
     echo "cloud-peer: openstack: Keystone $auth_url, Nova/Neutron/Glance on http://127.0.0.1:$port, tenant network 10.93.$n.0/24, floating IPs 100.93.$n.0/24 (this machine: 100.93.$n.1); try: CLOUDC_HOME=$dir cloudc start openstack" >&2
 }
 
