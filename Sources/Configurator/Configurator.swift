@@ -126,19 +126,22 @@ public struct SetupFailure: Sendable, Equatable {
 
 // MARK: - Templates
 
-/// The files of `templates/`, compiled once each.
+/// Template files, compiled once each: a name is looked up in each folder in turn (a user's
+/// playbook's own `templates/` first, then cloudc's).
 public final class TemplateStore: @unchecked Sendable {
-    public let directory: String
+    public let directories: [String]
     private var cache: [String: Template] = [:]
     private let lock = NSLock()
 
-    public init(directory: String) { self.directory = directory }
+    public init(directories: [String]) { self.directories = directories }
+    public convenience init(directory: String) { self.init(directories: [directory]) }
 
     public func template(_ name: String) throws -> Template {
         lock.lock(); defer { lock.unlock() }
         if let cached = cache[name] { return cached }
-        guard !name.contains(".."), let data = FileManager.default.contents(atPath: directory + "/" + name) else {
-            throw CloudcError(.config, "no template '\(name)' in \(directory)",
+        let data = name.contains("..") ? nil : directories.lazy.compactMap { FileManager.default.contents(atPath: $0 + "/" + name) }.first
+        guard let data else {
+            throw CloudcError(.config, "no template '\(name)' in \(directories.joined(separator: " or "))",
                               fix: "add the file, or fix the playbook's `template:` name")
         }
         let template = try Template(name: name, source: String(decoding: data, as: UTF8.self))

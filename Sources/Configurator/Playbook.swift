@@ -64,6 +64,21 @@ public struct Playbook: Sendable, Equatable {
 
 extension Playbook {
     /// Loads `<directory>/<name>.yaml`.
+    /// Finds (and compiles) every template the playbook's files name, so a missing or broken one
+    /// is said before setup touches a node. `file`: the playbook, for the message.
+    public func checkTemplates(in store: TemplateStore, file: String) throws {
+        for role in roles {
+            for step in role.files {
+                guard case .template(let name) = step.source else { continue }
+                do {
+                    _ = try store.template(name)
+                } catch let error as CloudcError {
+                    throw CloudcError(error.code, "\(file): role '\(role.name)': \(error.message)", fix: error.fix, cause: error.cause)
+                }
+            }
+        }
+    }
+
     public static func load(name: String, directory: String) throws -> Playbook {
         let path = directory + "/" + name + ".yaml"
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -27,13 +27,13 @@ extension Operations {
             return nil
         }
         let share = try shareDirectory()
-        let playbook = try loadPlaybook(setup.playbook, share: share)
+        let (playbook, templates) = try loadPlaybook(setup.playbook, share: share)
         let secrets = ["munge.key": SecretFile(bytes: try store.mungeKey(of: state.name))]
         let target = try ClusterSetup.target(state: state, traits: traits, vars: setup.vars,
                                              secrets: secrets, excluding: excluding)
         let knownHosts = KnownHosts(path: store.knownHostsPath(of: state.name))
         try pinOutOfBandKeys(state, into: knownHosts)
-        let runner = ClusterSetup(playbook: playbook, templates: TemplateStore(directory: share + "/templates"),
+        let runner = ClusterSetup(playbook: playbook, templates: templates,
                                   identity: identity(state.spec.login), knownHosts: knownHosts,
                                   connector: nodes.connector, fanOut: nodes.fanOut, progress: progress)
         progress.report("Setting up \(state.name) with playbook \(playbook.name) on \(target.nodes.count) node(s)")
@@ -48,13 +48,19 @@ extension Operations {
         return report
     }
 
-    /// A setup's `playbook:`: a path to a `.yaml` file of the user's, else the name of one of cloudc's.
-    func loadPlaybook(_ playbook: String, share: String) throws -> Playbook {
+    /// A setup's `playbook:`: a path to a `.yaml` file of the user's, whose templates are looked up
+    /// in a `templates/` folder beside it, then among cloudc's; else the name of one of cloudc's.
+    /// Every template the playbook names must be found before any node is touched.
+    func loadPlaybook(_ playbook: String, share: String) throws -> (Playbook, TemplateStore) {
+        let shared = share + "/templates"
         guard playbook.hasSuffix(".yaml") else {
-            return try Playbook.load(name: playbook, directory: share + "/playbooks")
+            return (try Playbook.load(name: playbook, directory: share + "/playbooks"), TemplateStore(directory: shared))
         }
         let path = expandTilde(playbook) as NSString
-        return try Playbook.load(name: (path.lastPathComponent as NSString).deletingPathExtension,
-                                 directory: path.deletingLastPathComponent)
+        let folder = path.deletingLastPathComponent
+        let loaded = try Playbook.load(name: (path.lastPathComponent as NSString).deletingPathExtension, directory: folder)
+        let templates = TemplateStore(directories: [folder + "/templates", shared])
+        try loaded.checkTemplates(in: templates, file: path as String)
+        return (loaded, templates)
     }
 }
