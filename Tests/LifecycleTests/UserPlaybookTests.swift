@@ -35,6 +35,24 @@ import TestSupport
         #expect(try again.template("hosts").render([:]) == "# mine\n")
     }
 
+    /// The README's example, as written there, loads with the template its comment gives.
+    @Test func theReadmeExampleLoads() throws {
+        let readme = try String(contentsOfFile: Paths.repoRoot + "/README.md", encoding: .utf8)
+        let start = try #require(readme.range(of: "```yaml\nroles:\n  - name: tools\n"))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let text = String(readme[readme.index(start.lowerBound, offsetBy: 8)..<end.lowerBound])
+        let motd = try #require(text.components(separatedBy: "# ~/lab/templates/motd: ").last?.split(separator: "\n").first)
+        let world = try OperationsTests.World()
+        let mine = try TemporaryDirectory("cloudc-playbook")
+        let file = try mine.write("lab.yaml", text)
+        _ = try mine.write("templates/motd", String(motd) + "\n")
+        let (playbook, templates) = try world.operations.loadPlaybook(file, share: Paths.repoRoot)
+        #expect(playbook.roles.first?.packages == ["htop", "rsync"])
+        let rendered = try templates.template("motd").render([
+            "cluster": .map(["name": .text("lab")]), "node": .map(["name": .text("compute001")])])
+        #expect(rendered == "Welcome to lab, node compute001.\n")
+    }
+
     @Test func aMissingTemplateIsSaidBeforeAnyNodeIsTouched() throws {
         let world = try OperationsTests.World()
         let mine = try TemporaryDirectory("cloudc-playbook")
