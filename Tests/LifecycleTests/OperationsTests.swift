@@ -63,13 +63,6 @@ import Glibc
         }
     }
 
-    final class Counter: @unchecked Sendable {
-        private let lock = NSLock()
-        private var n = 0
-        func increment() { lock.withLock { n += 1 } }
-        var value: Int { lock.withLock { n } }
-    }
-
     /// True when another holder could take the cluster's lock now (a second cloudc would not be refused).
     static func lockIsFree(_ store: StateStore, _ name: String) -> Bool {
         let fd = open(store.directory + "/\(name).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -83,17 +76,17 @@ import Glibc
         let configured = try World()
         try await configured.start(configured.spec(sshFrom: "203.0.113.0/24"))
         #expect(configured.cloud.sshFromAsked == ["203.0.113.0/24"])
-        #expect(configured.lookUps.value == 0, "a template's ssh_from needs no look-up")
+        #expect(configured.lookUps.count == 0, "a template's ssh_from needs no look-up")
 
         let lookedUp = try World(callerAddress: "198.51.100.9/32")
         let state = try await lookedUp.start(lookedUp.spec(sshFrom: nil))
         #expect(lookedUp.cloud.sshFromAsked == ["198.51.100.9/32"])
         #expect(state.spec.sshFrom == "198.51.100.9/32", "recorded, for resize")
-        #expect(lookedUp.lookUps.value == 1)
+        #expect(lookedUp.lookUps.count == 1)
 
         let local = try World()
         try await local.start(local.spec(sshFrom: nil, provider: .local))
-        #expect(local.cloud.sshFromAsked == ["127.0.0.1/32"] && local.lookUps.value == 0)
+        #expect(local.cloud.sshFromAsked == ["127.0.0.1/32"] && local.lookUps.count == 0)
 
         // Over a VPN or a bastion this machine's public address is not where SSH comes from: the template must say.
         let vpn = try World(callerAddress: "198.51.100.9/32")
@@ -101,7 +94,7 @@ import Glibc
         privateSpec.cloud.reach = .privateNetwork
         let error = await #expect(throws: CloudcError.self) { try await vpn.start(privateSpec) }
         #expect(error?.code == .config && error?.fix?.contains("ssh_from:") == true, "\(String(describing: error))")
-        #expect(vpn.lookUps.value == 0 && vpn.cloud.log.isEmpty, "nothing looked up or created")
+        #expect(vpn.lookUps.count == 0 && vpn.cloud.log.isEmpty, "nothing looked up or created")
     }
 
     @Test func aStartWhoseAddressCannotBeFoundOpensNothing() async throws {
@@ -125,7 +118,7 @@ import Glibc
         }
         #expect(error?.code == .state && error?.fix?.contains("cloudc start lab -n lab") == true, "\(String(describing: error))")
         #expect(!world.cloud.sshFromAsked.contains("0.0.0.0/0"), "\(world.cloud.sshFromAsked)")
-        #expect(world.cloud.launchCount == launchesBefore && world.lookUps.value == 0)
+        #expect(world.cloud.launchCount == launchesBefore && world.lookUps.count == 0)
         #expect(try world.operations.loadState("lab").resize == nil, "nothing recorded that cannot be carried out")
     }
 

@@ -184,15 +184,6 @@ import _CryptoExtras
     }
 }
 
-/// Counts calls across tasks.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    /// The count before this call.
-    func next() -> Int { lock.withLock { defer { value += 1 }; return value } }
-    var count: Int { lock.withLock { value } }
-}
-
 /// A clock tests move by hand.
 final class TestClock: @unchecked Sendable {
     private let lock = NSLock()

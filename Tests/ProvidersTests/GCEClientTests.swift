@@ -1,5 +1,6 @@
 import CloudcCore
 import Foundation
+import TestSupport
 @testable import Providers
 import Testing
 
