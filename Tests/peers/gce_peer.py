@@ -687,8 +687,9 @@ class Operation:
     RUNNING, then DONE at `done_at` (with `error` when the work failed)."""
 
     def __init__(self, peer, project, scope, op_type, target_path, target_id, user, duration,
-                 error=None, http_error=None):
-        now = time.time()
+                 error=None, http_error=None, now=None):
+        # `now`: the request's time, so the work it times (an instance's steps) and the operation agree.
+        now = time.time() if now is None else now
         self.project = project
         self.scope = scope  # "zones/us-central1-a" or "global"
         self.name = "operation-%d-%s-%s-%s" % (now * 1000, secrets.token_hex(6)[:13], secrets.token_hex(4),
@@ -1684,7 +1685,7 @@ class Peer:
                                     "code": error[0]["code"], "time": ctx.now})
                 return op.render(ctx.now)
             op = Operation(self, ctx.project, f"zones/{ctx.zone}", "insert", path, instance_id, ctx.principal,
-                           2 * self.step)
+                           2 * self.step, now=ctx.now)
             if self.nodes is not None:
                 # Both addresses on the nodes' test bridge, from private ranges only; this machine has
                 # one on the external network alone, so a node without one is reached through another.
