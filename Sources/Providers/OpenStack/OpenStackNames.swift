@@ -12,10 +12,10 @@ enum OpenStackNames {
     }
 
     /// The key pair and the security group of one start of a cluster.
+    static func accessName(cluster: String, incarnation: String) -> String { "cloudc-\(cluster)-\(incarnation)" }
+
     /// The security group that lets SSH in from ssh_from, for the frontend only.
     static func sshGroupName(_ accessName: String) -> String { accessName + "-ssh" }
-
-    static func accessName(cluster: String, incarnation: String) -> String { "cloudc-\(cluster)-\(incarnation)" }
 
     /// The description of a node's floating IP: `cloudc-demo-1a2b3c4d/compute001`.
     static func floatingIPDescription(cluster: String, incarnation: String, node: String) -> String {
