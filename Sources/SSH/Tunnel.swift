@@ -102,7 +102,9 @@ final class TunnelPump: @unchecked Sendable {
                 }
             }
             if !toLocal.isEmpty {
-                let n = toLocal.withUnsafeBytes { write(socket, $0.baseAddress, $0.count) }
+                // send, not write: the node's session may have closed its end, and a write there
+                // would raise SIGPIPE, which ends the whole process.
+                let n = toLocal.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 if n > 0 {
                     toLocal.removeFirst(n)
                     moved = true

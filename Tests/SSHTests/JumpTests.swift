@@ -62,6 +62,25 @@ struct JumpTests {
         await again.close()
     }
 
+    /// A session closed while the node still sends (a cancelled command, a setup that ends) leaves
+    /// the tunnel's thread writing to a closed socket: that must end the tunnel, not the process
+    /// (a plain write there raises SIGPIPE).
+    @Test func closingASessionWhileTheNodeStillSendsEndsOnlyTheTunnel() async throws {
+        let pair = try await Pair()
+        defer { pair.jump.stop() }
+        for _ in 0..<5 {
+            let session = try await pair.connect()
+            let streaming = Task { try await session.exec("yes 'a line the node keeps sending' | head -c 200000000", stdin: nil, onOutput: { _ in }) }
+            try await Task.sleep(nanoseconds: 300_000_000)
+            streaming.cancel()
+            _ = await streaming.result
+            await session.close()
+        }
+        let again = try await pair.connect()
+        #expect(try await again.exec("echo still here").stdout == "still here\n")
+        await again.close()
+    }
+
     @Test func aTargetTheJumpHostMayNotReachIsAConnectionItRefusedNotADirectOne() async throws {
         let pair = try await Pair()
         defer { pair.jump.stop() }
