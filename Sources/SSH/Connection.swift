@@ -15,6 +15,8 @@ final class Connection {
     /// How long one step (a channel open, an SFTP request) may wait for the node.
     let stepTimeout: Double
     var sftp: SFTPHandle?
+    /// The thread carrying this session through a jump host, if it goes through one.
+    private let tunnel: TunnelPump?
 
     /// Host key algorithms, best first: ed25519 wherever the node has it.
     static let hostKeyAlgorithms = [
@@ -26,9 +28,14 @@ final class Connection {
     /// seconds (a passphrase prompt restarts the clock).
     init(endpoint: SSHEndpoint, identity: SSHIdentity, knownHosts: KnownHosts, timeout: Double, cancelled: CancelFlag) throws {
         let limit = deadline(after: timeout)
-        let socket = try endpoint.jump.map {
-            try Tunnel.open(to: endpoint, via: $0, identity: identity, knownHosts: knownHosts, timeout: timeout, cancelled: cancelled)
-        } ?? TCPConnect.open(endpoint, until: limit, timeout: timeout, cancelled: cancelled)
+        let socket: Int32
+        if let jump = endpoint.jump {
+            let tunnel = try Tunnel.open(to: endpoint, via: jump, identity: identity, knownHosts: knownHosts, timeout: timeout, cancelled: cancelled)
+            (socket, self.tunnel) = (tunnel.socket, tunnel.pump)
+        } else {
+            socket = try TCPConnect.open(endpoint, until: limit, timeout: timeout, cancelled: cancelled)
+            self.tunnel = nil
+        }
         self.session = try SessionHandle(socket: socket, peer: endpoint.description, cancelled: cancelled)
         self.endpoint = endpoint
         self.stepTimeout = max(timeout, 30)
@@ -172,11 +179,17 @@ final class Connection {
 
     // MARK: Closing
 
-    /// Says goodbye to the server; errors do not matter any more.
+    /// Says goodbye to the server; errors do not matter any more. Through a jump host, also
+    /// waits (a few seconds at most) for the tunnel's thread to close its side: a process that
+    /// exits while that thread is still in libssh2 or OpenSSL can crash in their clean-up.
     func close() {
         sftp = nil
         _ = try? session.retry("disconnecting", until: deadline(after: 2)) {
             libssh2_session_disconnect_ex(session.raw, SSH_DISCONNECT_BY_APPLICATION, "cloudc closed the session", "")
+        }
+        if let tunnel {
+            _ = shutdown(session.socket, Int32(SHUT_RDWR))
+            tunnel.waitUntilFinished(seconds: 5)
         }
     }
 }

@@ -13,10 +13,11 @@ import Darwin
 /// carries to and from that channel. Closing the node's session closes its end; the thread then
 /// closes the channel and the session to the jump host.
 enum Tunnel {
-    /// The socket to give the node's session. The jump host is logged into and its host key
-    /// checked exactly as a direct connection's would be; `timeout` bounds that and the channel.
+    /// The socket to give the node's session, and the thread that carries it. The jump host is
+    /// logged into and its host key checked exactly as a direct connection's would be; `timeout`
+    /// bounds that and the channel.
     static func open(to target: SSHEndpoint, via jump: SSHJump, identity: SSHIdentity, knownHosts: KnownHosts,
-                     timeout: Double, cancelled: CancelFlag) throws -> Int32 {
+                     timeout: Double, cancelled: CancelFlag) throws -> (socket: Int32, pump: TunnelPump) {
         let outer = try Connection(endpoint: jump.endpoint, identity: identity, knownHosts: knownHosts,
                                    timeout: timeout, cancelled: cancelled)
         let channel = try outer.directTCPIP(to: target, until: deadline(after: timeout))
@@ -31,7 +32,7 @@ enum Tunnel {
         let thread = Thread { pump.run() }
         thread.name = "cloudc-tunnel \(target)"
         thread.start()
-        return ends[0]
+        return (ends[0], pump)
     }
 }
 
@@ -62,6 +63,7 @@ final class TunnelPump: @unchecked Sendable {
     private var channel: ChannelHandle?
     private let socket: Int32
     private let cancelled: CancelFlag
+    private let finished = DispatchSemaphore(value: 0)
     /// Bytes read from one side and not yet taken by the other, at most this much each way.
     private static let window = 256 * 1024
 
@@ -72,7 +74,13 @@ final class TunnelPump: @unchecked Sendable {
         self.cancelled = cancelled
     }
 
+    /// Waits for `run` to end (its clean-up included), up to `seconds`.
+    func waitUntilFinished(seconds: Double) {
+        if finished.wait(timeout: .now() + seconds) == .success { finished.signal() }
+    }
+
     func run() {
+        defer { finished.signal() }   // last: after the clean-up below
         defer {
             _ = close(socket)
             channel = nil
