@@ -124,7 +124,9 @@ import TestSupport
             let user = try Self.user(peer)
             // Slow the cloud down so the kill lands while inserts are in flight.
             try await peer.settings(stepSeconds: 1.0)
-            let seen = try await user.runCloudcKilled(["start", "gce", "--no-setup"]) {
+            // Three firewall rules come first, each a slow operation: on a loaded machine the first
+            // insert takes more than 10 s to come. The kill still lands on the first one seen.
+            let seen = try await user.runCloudcKilled(["start", "gce", "--no-setup"], seconds: 40) {
                 try await peer.state().instances.count >= 1
             }
             #expect(seen, "no insert reached the cloud before the kill")
