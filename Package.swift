@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "State", dependencies: ["CloudcCore"]),
         // HTTP transport, request signing and one implementation of CloudProvider per cloud.
         .target(name: "Providers", dependencies: [
-            "CloudcCore",
+            "CloudcCore", "SSH",                                         // own machines: checks and undo over SSH
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),   // RSA for Google's RS256 JWTs
             .product(name: "Yams", package: "Yams"),                     // OpenStack's clouds.yaml

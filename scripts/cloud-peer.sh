@@ -4,6 +4,7 @@
 #   sudo bash scripts/cloud-peer.sh start gce DIR        # then: CLOUDC_HOME=DIR cloudc start gce
 #   sudo bash scripts/cloud-peer.sh start ec2 DIR        # then: CLOUDC_HOME=DIR cloudc start ec2
 #   sudo bash scripts/cloud-peer.sh start openstack DIR  # then: CLOUDC_HOME=DIR cloudc start openstack
+#   sudo bash scripts/cloud-peer.sh start ssh DIR        # then: CLOUDC_HOME=DIR cloudc start ssh
 #   sudo bash scripts/cloud-peer.sh stop DIR
 #
 # Each start runs, in the background, the cloud's API peer, the VM-like nodes behind its instances
@@ -24,11 +25,23 @@
 # - openstack: a real Keystone (Tests/peers/keystone_peer.py, under uWSGI) and Nova, Neutron and
 #   Glance (Tests/peers/openstack_peer.py --nodes): tenant network `private` 10.93.N.0/24, floating
 #   IPs from `public` 100.93.N.0/24, where this machine is 100.93.N.1. Image debian-12, login `debian`.
+# - ssh: no cloud, four machines a researcher already has (Tests/peers/ssh_hosts.py: the same nodes,
+#   hostnames lab-a .. lab-d, at 10.94.N.11 .. .14 on a bridge where this machine is 10.94.N.1). They
+#   are set up before cloudc comes: the login `researcher` (passwordless sudo, DIR/id_ed25519.pub in
+#   its authorized_keys) exists from boot, /home is one folder DIR/home on all four, each has
+#   "internet" (the cache as its apt proxy), and sshd listens on port 22, lab-d's on 2222. Start
+#   returns once all four let researcher in and `sudo -n true` works, having written DIR/known_hosts
+#   (their host keys), DIR/ssh_config (aliases lab-a .. lab-c; lab-d is left out on purpose),
+#   DIR/baseline/HOST.txt (hashes of /etc/hosts and /etc/hostname, and the hostname, for a test to
+#   check the machines are left as they were; Tests/peers/peer_view.py ssh DIR compares) and
+#   DIR/config.yaml: cloud `ssh` (provider ssh, the 4 hosts, lab-d by address and port) and cluster
+#   `ssh` of 1 frontend (lab-a) + 2 compute, setup slurm, /home shared.
 #
-# Each writes DIR/config.yaml (readable by root alone where it holds the peer's keys): a cloud and
-# a cluster template named after the provider, of 1 frontend + 2 compute (gce: and 1 gpu node with
-# 1 GPU), the image's non-root login with a key made in DIR, setup slurm, and /home shared by all
-# nodes. `stop DIR` stops all of it and removes every node, bridge, mount and folder it made.
+# gce, ec2 and openstack write DIR/config.yaml (readable by root alone where it holds the peer's
+# keys): a cloud and a cluster template named after the provider, of 1 frontend + 2 compute (gce:
+# and 1 gpu node with 1 GPU), the image's non-root login with a key made in DIR, setup slurm, and
+# /home shared by all nodes. `stop DIR` (any of them) stops all of it and removes every node,
+# bridge, mount and folder it made.
 #
 # Needs root (nspawn, bridges, mounts) and what scripts/install-deps.sh installs (ec2: moto[server]
 # and boto3; openstack: what Tests/peers/fetch-openstack.sh prepares, run here when needed). The
@@ -38,7 +51,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 peers=$repo/Tests/peers
-usage="usage: cloud-peer.sh start gce|ec2|openstack DIR | stop DIR"
+usage="usage: cloud-peer.sh start gce|ec2|openstack|ssh DIR | stop DIR"
 
 die() { echo "cloud-peer: $*" >&2; exit 1; }
 
@@ -335,13 +348,77 @@ EOF
     echo "cloud-peer: openstack: Keystone $auth_url, Nova/Neutron/Glance on http://127.0.0.1:$port, tenant network 10.93.$n.0/24, floating IPs 100.93.$n.0/24 (this machine: 100.93.$n.1); try: CLOUDC_HOME=$dir cloudc start openstack" >&2
 }
 
+start_ssh() {
+    new_dir "$1"
+    local n
+    n=$(pick_subnet '10\.94\.N\.')
+    echo "ccvm-s$n" > "$dir/bridge"
+    start_package_cache
+    login_key
+
+    # The lab's machines, booted and let into before this returns (they exist before cloudc comes).
+    daemon "$dir/nodes.log" python3 -u "$peers/ssh_hosts.py" --nodes "$dir/vm" --node-tag "s$n" --node-subnet "$n" \
+        --home "$dir/home" --host lab-a --host lab-b --host lab-c --host lab-d:2222 --user researcher \
+        --key "$dir/id_ed25519" --package-cache-port "$(cat "$dir/package-cache.port")" \
+        --known-hosts "$dir/known_hosts" --baseline "$dir/baseline" --ready-file "$dir/hosts.json"
+    echo $! >> "$dir/pids"
+    # The first start builds the stock image before the nodes boot.
+    wait_for_file "$dir/hosts.json" 900 $! "$dir/nodes.log"
+
+    local host i=11
+    {
+        echo "# Written by scripts/cloud-peer.sh: the lab's machines in $dir (lab-d is left out on purpose:"
+        echo "# config.yaml gives its address and port itself)."
+        for host in lab-a lab-b lab-c; do
+            cat <<EOF
+
+Host $host
+    HostName 10.94.$n.$i
+    User researcher
+    IdentityFile $dir/id_ed25519
+    UserKnownHostsFile $dir/known_hosts
+EOF
+            i=$((i + 1))
+        done
+    } > "$dir/ssh_config"
+    # Not write_config: machines that exist already have no image, flavor or login to make.
+    (umask 077 && cat > "$dir/config.yaml" <<EOF
+# Written by scripts/cloud-peer.sh: cloudc on four machines a researcher has (lab-a .. lab-d) in $dir.
+# Use it with: CLOUDC_HOME=$dir cloudc start ssh
+clouds:
+  ssh:
+    provider: ssh
+    ssh_config: $dir/ssh_config
+    user: researcher
+    key: $dir/id_ed25519
+    hosts:
+      - lab-a
+      - lab-b
+      - lab-c
+      - {host: lab-d, address: 10.94.$n.14, port: 2222}
+clusters:
+  ssh:
+    cloud: ssh
+    setup: slurm
+    # The machines share one folder of this machine as /home (no NFS in this kernel).
+    shared_home: true
+    groups:
+      frontend: {count: 1, hosts: [lab-a]}
+      compute: {count: 2}
+setups:
+  slurm: {playbook: slurm}
+EOF
+    )
+    echo "cloud-peer: ssh: lab-a .. lab-d at 10.94.$n.11 .. 10.94.$n.14 (lab-d: port 2222; this machine: 10.94.$n.1); try: ssh -F $dir/ssh_config lab-a, or CLOUDC_HOME=$dir cloudc start ssh" >&2
+}
+
 stop_peer() {
     local dir=$1
     [ -d "$dir" ] || return 0
     dir=$(cd "$dir" && pwd)
     local pid child
     if [ -e "$dir/pids" ]; then
-        # The nodes' owners (gce_peer.py, ec2_nodes.py, openstack_peer.py) power their nodes off and
+        # The nodes' owners (gce_peer.py, ec2_nodes.py, openstack_peer.py, ssh_hosts.py) power their nodes off and
         # remove them on TERM; the others just stop.
         for pid in $(tac "$dir/pids"); do kill -TERM "$pid" 2>/dev/null || true; done
         for pid in $(cat "$dir/pids"); do
@@ -373,6 +450,7 @@ case "${1:-}" in
             gce) start_gce "$3" ;;
             ec2) start_ec2 "$3" ;;
             openstack) start_openstack "$3" ;;
+            ssh) start_ssh "$3" ;;
             *) die "$usage" ;;
         esac ;;
     stop)

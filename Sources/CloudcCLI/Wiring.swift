@@ -10,6 +10,8 @@ import State
 struct Wiring {
     let context: CLIContext
     let options: GlobalOptions
+    /// `cloudc stop --purge`: own machines lose the packages setup installed, too.
+    var purgeOwnMachines = false
 
     init(_ options: GlobalOptions) {
         self.context = CLIContext.current
@@ -81,6 +83,9 @@ struct Wiring {
             return try gceProvider(cloud: cloud, settings: settings)
         case .openstack(let settings):
             return try openStackProvider(cloud: cloud, settings: settings)
+        case .ssh(let settings):
+            return OwnMachinesProvider(cloudName: cloud.name, settings: settings, cloudcHome: context.cloudcHome,
+                                       homeDirectory: context.homeDirectory, purge: purgeOwnMachines, progress: progress)
         }
     }
 

@@ -150,11 +150,15 @@ public struct NodeRecord: Sendable, Codable, Equatable {
     /// The node's SSH host public keys (`ssh-ed25519 AAAA…`) as the provider told them out of
     /// band (never from the node's own SSH answer): pinned before the first connection.
     public var hostKeys: [String]?
+    /// How to log in, where the node says (an own machine); nil: the cluster's login, port 22.
+    public var login: NodeLogin?
 
     public init(name: String, group: String, instanceID: String? = nil, privateIP: String? = nil,
-                publicIP: String? = nil, state: InstanceState, flavor: String, zone: String? = nil, hostKeys: [String]? = nil) {
+                publicIP: String? = nil, state: InstanceState, flavor: String, zone: String? = nil, hostKeys: [String]? = nil,
+                login: NodeLogin? = nil) {
         self.name = name; self.group = group; self.instanceID = instanceID; self.privateIP = privateIP
         self.publicIP = publicIP; self.state = state; self.flavor = flavor; self.zone = zone; self.hostKeys = hostKeys
+        self.login = login
     }
 
     /// Running and reachable: what `start` waits for.

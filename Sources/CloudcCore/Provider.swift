@@ -19,6 +19,8 @@ public struct CloudInstance: Sendable, Equatable {
     /// The instance's SSH host public keys where the provider knows them out of band (the local
     /// provider makes them itself); empty: trusted on first contact.
     public var hostKeys: [String] = []
+    /// How to log in to it, where that differs per machine (own machines).
+    public var login: NodeLogin?
 
     public init(id: String, node: String? = nil, group: String? = nil, launchToken: String? = nil,
                 incarnation: String? = nil, state: InstanceState, privateIP: String? = nil,
@@ -85,9 +87,13 @@ public struct ProviderTraits: Sendable, Equatable {
     /// no other way out, and each package then comes from outside once per cluster. False where
     /// the nodes have a cache of their own nearby (a local cluster's, on this machine).
     public var packageCache: Bool
-    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, hostKeySource: String? = nil, packageCache: Bool = true) {
+    /// The nodes are the user's own machines, lent to the cluster, not made for it: setup leaves
+    /// their hostname and /etc/hosts alone and records what it changes, so `cloudc stop` can undo it.
+    public var ownMachines: Bool
+    public init(sharedHome: Bool = false, slurmCgroups: Bool = true, hostKeySource: String? = nil, packageCache: Bool = true,
+                ownMachines: Bool = false) {
         self.sharedHome = sharedHome; self.slurmCgroups = slurmCgroups; self.hostKeySource = hostKeySource
-        self.packageCache = packageCache
+        self.packageCache = packageCache; self.ownMachines = ownMachines
     }
 }
 

@@ -2,7 +2,7 @@
 /// Config parsing produces these; nothing here does I/O.
 
 public enum ProviderKind: String, Sendable, Codable, Equatable, CaseIterable {
-    case ec2, gce, openstack, local
+    case ec2, gce, openstack, local, ssh
 }
 
 /// How cloudc reaches a cluster's frontend (every other node of a cloud is reached through it).
@@ -55,6 +55,7 @@ public enum ProviderSettings: Sendable, Codable, Equatable {
     case gce(GCESettings)
     case openstack(OpenStackSettings)
     case local(LocalSettings)
+    case ssh(OwnMachinesSettings)
 
     public func redacted() -> ProviderSettings {
         switch self {
@@ -66,7 +67,7 @@ public enum ProviderSettings: Sendable, Codable, Equatable {
             s.password = nil
             s.applicationCredentialSecret = nil
             return .openstack(s)
-        case .gce, .local:
+        case .gce, .local, .ssh:
             return self
         }
     }
@@ -159,6 +160,60 @@ public struct LocalSettings: Sendable, Codable, Equatable {
     }
 }
 
+/// `provider: ssh`: machines the user already has, listed by address or by a Host alias of
+/// their ssh config, lent to clusters one at a time.
+public struct OwnMachinesSettings: Sendable, Codable, Equatable {
+    public var hosts: [OwnHost]
+    /// Login user, port and key for every host that does not say its own; nil: what the ssh
+    /// config gives for the host (`ssh -G`), then the cluster's login.
+    public var user: String?
+    public var port: Int?
+    public var key: String?
+    /// A host every connection goes through (`user@host:port`, OpenSSH's ProxyJump), or nil.
+    public var jump: String?
+    /// The ssh config aliases are resolved with; nil: ~/.ssh/config.
+    public var sshConfig: String?
+    public init(hosts: [OwnHost], user: String? = nil, port: Int? = nil, key: String? = nil, jump: String? = nil,
+                sshConfig: String? = nil) {
+        self.hosts = hosts; self.user = user; self.port = port; self.key = key; self.jump = jump; self.sshConfig = sshConfig
+    }
+
+    public func host(named name: String) -> OwnHost? { hosts.first { $0.host == name } }
+}
+
+/// One listed machine: `host` is how the config names it (an alias or an address).
+public struct OwnHost: Sendable, Codable, Equatable {
+    public var host: String
+    public var address: String?
+    public var user: String?
+    public var port: Int?
+    public var key: String?
+    public init(host: String, address: String? = nil, user: String? = nil, port: Int? = nil, key: String? = nil) {
+        self.host = host; self.address = address; self.user = user; self.port = port; self.key = key
+    }
+}
+
+/// How cloudc logs into one node where that differs per node (an own machine): resolved when
+/// the machine joined the cluster, so every later command connects the same way.
+public struct NodeLogin: Sendable, Codable, Equatable {
+    /// The machine as the cloud lists it.
+    public var host: String
+    public var user: String
+    public var port: Int
+    /// The private key; nil: the cluster's login's.
+    public var key: String?
+    public init(host: String, user: String, port: Int = 22, key: String? = nil) {
+        self.host = host; self.user = user; self.port = port; self.key = key
+    }
+}
+
+/// Where setup records, on one of the user's own machines, what it changed there (files, with
+/// copies of the ones it replaced; packages; services; which services ran before), so that
+/// `cloudc stop` can undo it.
+public enum OwnMachineRecord {
+    public static let folder = "/var/lib/cloudc"
+}
+
 /// One entry of `logins:`: how to log into the image.
 public struct LoginSpec: Sendable, Codable, Equatable {
     public var name: String
@@ -200,10 +255,15 @@ public struct NodeGroupSpec: Sendable, Codable, Equatable {
     /// `public_ip:` — whether the group's nodes get a public address; nil: the frontend's group
     /// only (`ClusterSpec.hasPublicAddress`).
     public var publicIP: Bool?
+    /// Own machines: the listed hosts the group's nodes are taken from, in order; nil: the hosts
+    /// no group names.
+    public var hosts: [String]?
     public init(name: String, count: Int, min: Int = 0, flavor: String, image: String? = nil,
-                gpus: GPURequest? = nil, spot: Bool = false, diskGB: Int? = nil, publicIP: Bool? = nil) {
+                gpus: GPURequest? = nil, spot: Bool = false, diskGB: Int? = nil, publicIP: Bool? = nil,
+                hosts: [String]? = nil) {
         self.name = name; self.count = count; self.min = min; self.flavor = flavor
         self.image = image; self.gpus = gpus; self.spot = spot; self.diskGB = diskGB; self.publicIP = publicIP
+        self.hosts = hosts
     }
 }
 

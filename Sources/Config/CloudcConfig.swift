@@ -39,15 +39,30 @@ public struct CloudcConfig: Sendable, Equatable {
                                                  : "use one of: \(Suggestions.list(names)), or add '\(name)' under 'clusters:'")
         }
         let cloud = try resolve(template.cloud, in: clouds, section: "clouds", template: name, key: "cloud")
-        let login = try resolve(template.login, in: logins, section: "logins", template: name, key: "login")
+        let login: LoginSpec
+        if template.login.isEmpty, case .ssh(let settings) = cloud.settings {
+            login = Self.ownMachinesLogin(settings)
+        } else {
+            login = try resolve(template.login, in: logins, section: "logins", template: name, key: "login")
+        }
         let setup = try template.setup.map { try resolve($0, in: setups, section: "setups", template: name, key: "setup") }
-        guard let image = template.image ?? (cloud.provider == .local ? Self.localImage : nil) else {
+        guard let image = template.image ?? (cloud.provider == .local ? Self.localImage : cloud.provider == .ssh ? Self.ownImage : nil) else {
             throw CloudcError(.config, "\(path): clusters.\(name).image: missing",
                               fix: "add 'image:' to the template; provider \(cloud.provider.rawValue) needs one")
         }
         return ClusterSpec(template: name, cloud: cloud, login: login, setup: setup, image: image,
                            sshFrom: template.sshFrom, groups: template.groups, executor: template.executor,
                            sharedHome: template.sharedHome)
+    }
+
+    /// The image of an own machines cluster: whatever the machines run.
+    static let ownImage = "own"
+
+    /// An own machines cluster's login: the cloud's user and key, else each machine's from the
+    /// ssh config (recorded per node when it joins, `NodeLogin`).
+    static func ownMachinesLogin(_ settings: OwnMachinesSettings) -> LoginSpec {
+        let key = settings.key ?? "~/.ssh/id_ed25519"
+        return LoginSpec(name: "", user: settings.user ?? "", privateKey: key, publicKey: key + ".pub")
     }
 
     private func resolve<Value>(_ reference: String, in section: [String: Value], section sectionName: String,

@@ -13,7 +13,9 @@ enum CloudsSection {
                      "application_credential_id", "application_credential_secret", "interface", "availability_zone",
                      "reach"],
         .local: ["subnet", "root", "image_dir", "mirror", "package_cache_port"],
+        .ssh: ["hosts", "user", "port", "key", "jump", "ssh_config"],
     ]
+    static let ownHostKeys = ["host", "address", "user", "port", "key"]
 
     /// The clouds, in file order.
     static func parse(_ value: ConfigValue?) throws -> [CloudSpec] {
@@ -46,6 +48,7 @@ enum CloudsSection {
         case .gce: settings = .gce(try gce(map))
         case .openstack: settings = .openstack(try openStack(map))
         case .local: settings = .local(try local(map))
+        case .ssh: settings = .ssh(try ownMachines(map, cloud: name))
         }
         return CloudSpec(name: name, provider: provider, endpoint: endpoint, settings: settings, reach: try reach(map))
     }
@@ -145,6 +148,52 @@ enum CloudsSection {
         }
         return LocalSettings(subnet: subnet, root: try map.path("root"), imageDir: try map.path("image_dir"), mirror: mirror,
                              packageCachePort: port)
+    }
+
+    /// `provider: ssh`: the listed machines, each once, with what they override.
+    static func ownMachines(_ map: ConfigMapping, cloud: String) throws -> OwnMachinesSettings {
+        let hostsValue = try map.require("hosts", "the machines of the cloud: addresses or Host aliases of your ssh config",
+                                         example: "[gpu1, gpu2, 10.0.0.7]")
+        var hosts: [OwnHost] = []
+        for element in try hostsValue.list() {
+            var host: OwnHost
+            if case .mapping = element.node {
+                let entry = try element.mapping()
+                try entry.rejectUnknownKeys(allowed: ownHostKeys)
+                host = OwnHost(host: try entry.requiredString("host", "the name the cluster templates and cloudc call the machine by",
+                                                              example: "gpu1"),
+                               address: try entry.string("address"), user: try entry.string("user"),
+                               port: try port(entry, "port"), key: try entry.path("key"))
+            } else {
+                host = OwnHost(host: try element.string())
+            }
+            guard host.host.range(of: #"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$"#, options: .regularExpression) != nil else {
+                throw element.error("'\(host.host)' is not a host name, address or ssh alias",
+                                    fix: "use letters, digits, '.', '-', '_' and ':' (an alias of your ssh config, a name or an address)")
+            }
+            if hosts.contains(where: { $0.host == host.host }) {
+                throw element.error("host '\(host.host)' is listed twice", fix: "list each machine once")
+            }
+            hosts.append(host)
+        }
+        guard !hosts.isEmpty else {
+            throw hostsValue.error("no hosts; an ssh cloud needs at least one machine", fix: "list them, e.g. hosts: [gpu1, gpu2]")
+        }
+        let jump = try map.string("jump")
+        if let jump, JumpHost(jump) == nil, let found = map["jump"] {
+            throw found.error("'\(jump)' is not a jump host", fix: "write [user@]host[:port], e.g. jump: me@bastion.example.org")
+        }
+        return OwnMachinesSettings(hosts: hosts, user: try map.string("user"), port: try port(map, "port"),
+                                   key: try map.path("key"), jump: jump, sshConfig: try map.path("ssh_config"))
+    }
+
+    private static func port(_ map: ConfigMapping, _ key: String) throws -> Int? {
+        guard let found = map[key] else { return nil }
+        let port = try found.int()
+        guard (1...65535).contains(port) else {
+            throw found.error("port \(port) is not a TCP port", fix: "give the port the machine's sshd listens on, e.g. 22")
+        }
+        return port
     }
 
     // MARK: Checks

@@ -4,10 +4,11 @@ import Yams
 /// `clusters:`: cluster templates, their references checked against the other sections.
 struct ClustersSection {
     static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "shared_home", "groups"]
-    static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb", "public_ip"]
+    static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb", "public_ip", "hosts"]
     static let gpuKeys = ["type", "count"]
     static let defaultLogin = "default"
     static let localFlavor = "container"
+    static let ownFlavor = "host"
 
     let clouds: [CloudSpec]
     let logins: [LoginSpec]
@@ -33,7 +34,13 @@ struct ClustersSection {
         }
 
         let login: String
-        if let loginValue = map["login"] {
+        if cloud.provider == .ssh {
+            if let loginValue = map["login"] {
+                throw loginValue.error("an ssh cloud's machines are logged into as the cloud says, not with a login of 'logins:'",
+                                       fix: "remove 'login:' and give 'user:' and 'key:' on cloud \(cloud.name) or on its hosts")
+            }
+            login = ""   // each machine's own login: the host's, the cloud's, or the ssh config's
+        } else if let loginValue = map["login"] {
             login = try reference(loginValue, section: "logins", kind: "login", names: logins.map(\.name))
         } else if logins.contains(where: { $0.name == Self.defaultLogin }) {
             login = Self.defaultLogin
@@ -45,7 +52,7 @@ struct ClustersSection {
         let setup = try map["setup"].map { try reference($0, section: "setups", kind: "setup", names: setups.map(\.name)) }
 
         let image = try map.string("image")
-        if image == nil, cloud.provider != .local {
+        if image == nil, cloud.provider != .local, cloud.provider != .ssh {
             throw map.missing("image", "provider \(cloud.provider.rawValue) needs the image nodes boot",
                               example: Self.exampleImage[cloud.provider] ?? "IMAGE")
         }
@@ -74,12 +81,25 @@ struct ClustersSection {
             throw groupsValue.error("no groups; a cluster needs at least one node group",
                                     fix: "add a group, e.g. 'frontend: {count: 1, flavor: FLAVOR}' under 'groups:'")
         }
-        let groups = try groupsMap.entries.map {
+        var groups = try groupsMap.entries.map {
             try group(named: $0.key, keyMark: $0.keyMark, $0.value, provider: cloud.provider)
         }
         try checkFrontendReachable(groups, groupsMap, cloud: cloud)
+        let sharedHome = try map.bool("shared_home")
+        if case .ssh(let settings) = cloud.settings {
+            try checkOwnMachines(groups, groupsMap, settings: settings, cloud: cloud.name)
+            let named = Set(groups.flatMap { $0.hosts ?? [] })
+            for index in groups.indices where groups[index].hosts == nil {
+                groups[index].hosts = settings.hosts.map(\.host).filter { !named.contains($0) }
+            }
+            if sharedHome != true {
+                let what = "cluster \(name) runs on your own machines (cloud \(cloud.name)), and cloudc never mounts a /home over theirs"
+                let fix = "share /home among the machines yourself (NFS, a lab file server) and add 'shared_home: true' to the template"
+                throw (map["shared_home"] ?? value).error(what, fix: fix)
+            }
+        }
         return ClusterTemplate(name: name, cloud: cloudName, login: login, setup: setup, image: image,
-                               sshFrom: sshFrom, executor: executor, groups: groups, sharedHome: try map.bool("shared_home"))
+                               sshFrom: sshFrom, executor: executor, groups: groups, sharedHome: sharedHome)
     }
 
     func group(named name: String, keyMark: Mark?, _ value: ConfigValue, provider: ProviderKind) throws -> NodeGroupSpec {
@@ -106,6 +126,8 @@ struct ClustersSection {
         let flavor: String
         if provider == .local {
             flavor = try map.string("flavor") ?? Self.localFlavor
+        } else if provider == .ssh {
+            flavor = try map.string("flavor") ?? Self.ownFlavor
         } else {
             flavor = try map.requiredString("flavor", "provider \(provider.rawValue) needs the machine type of the group's nodes",
                                             example: Self.exampleFlavor[provider] ?? "FLAVOR")
@@ -139,8 +161,24 @@ struct ClustersSection {
             throw found.error("public_ip is for clouds; a local cluster's nodes have only their address on this machine's bridge",
                               fix: "remove 'public_ip:' from the group")
         }
+        if provider == .ssh {
+            for key in ["public_ip", "spot", "disk_gb", "image"] {
+                if let found = map[key] {
+                    throw found.error("'\(key)' is for clouds that make machines; an ssh cloud lends machines you already have",
+                                      fix: "remove '\(key):' from group \(name)")
+                }
+            }
+        }
+        var hosts: [String]?
+        if let hostsValue = map["hosts"] {
+            guard provider == .ssh else {
+                throw hostsValue.error("'hosts' is for clouds of provider ssh, which list the machines a group is taken from",
+                                       fix: "remove 'hosts:' from group \(name)")
+            }
+            hosts = try hostsValue.list().map { try $0.string() }
+        }
         return NodeGroupSpec(name: name, count: count, min: min, flavor: flavor, image: try map.string("image"),
-                             gpus: gpus, spot: try map.bool("spot") ?? false, diskGB: diskGB, publicIP: publicIP)
+                             gpus: gpus, spot: try map.bool("spot") ?? false, diskGB: diskGB, publicIP: publicIP, hosts: hosts)
     }
 
     /// Every node of a cloud cluster is reached through the frontend: one without a public
@@ -156,6 +194,39 @@ struct ClustersSection {
             + "(a VPN, a bastion, a machine in the same VPC), add 'reach: private' to cloud \(cloud.name)"
         if let place { throw place.error(what, fix: fix) }
         throw CloudcError(.config, what, fix: fix)
+    }
+
+    /// Own machines: every host a group names is listed by the cloud and named by one group
+    /// only, and each group has hosts enough for its count.
+    func checkOwnMachines(_ groups: [NodeGroupSpec], _ groupsMap: ConfigMapping, settings: OwnMachinesSettings, cloud: String) throws {
+        var owner: [String: String] = [:]
+        for group in groups {
+            for host in group.hosts ?? [] {
+                let place = groupsMap[group.name].flatMap { try? $0.mapping()["hosts"] } ?? groupsMap[group.name]
+                guard settings.host(named: host) != nil else {
+                    let hint = Suggestions.closest(to: host, in: settings.hosts.map(\.host)).map { "; did you mean '\($0)'?" } ?? ""
+                    throw place?.error("group \(group.name) names host '\(host)', which cloud \(cloud) does not list\(hint)",
+                                       fix: "add it to clouds.\(cloud).hosts, or use one of: \(Suggestions.list(settings.hosts.map(\.host)))")
+                        ?? CloudcError(.config, "unknown host \(host)")
+                }
+                if let other = owner[host] {
+                    throw place?.error("host '\(host)' is named by groups \(other) and \(group.name)",
+                                       fix: "name each machine in one group only")
+                        ?? CloudcError(.config, "host \(host) named twice")
+                }
+                owner[host] = group.name
+            }
+        }
+        let unnamed = settings.hosts.filter { owner[$0.host] == nil }.count
+        for group in groups {
+            let available = group.hosts?.count ?? unnamed
+            guard group.count > available else { continue }
+            let place = groupsMap[group.name].flatMap { try? $0.mapping()["count"] } ?? groupsMap[group.name]
+            let pool = group.hosts == nil ? "the \(unnamed) host(s) of cloud \(cloud) that no group names" : "its \(available) host(s)"
+            throw place?.error("group \(group.name) starts with \(group.count) node(s), but has only \(pool)",
+                               fix: "lower count to \(available), or list more machines")
+                ?? CloudcError(.config, "too few hosts")
+        }
     }
 
     // MARK: Helpers

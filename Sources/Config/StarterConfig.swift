@@ -44,6 +44,8 @@ public enum StarterConfig {
         var clusters: [String] = []
         for provider in providers {
             switch provider {
+            case .ssh:
+                continue   // own machines are listed by hand (config.example.yaml shows how)
             case .local:
                 clouds.append("""
                   local:

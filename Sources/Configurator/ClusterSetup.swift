@@ -33,7 +33,7 @@ public struct ClusterSetup: Sendable {
         let nodes = state.nodes.filter { !excluding.contains($0.name) }.compactMap { node -> SetupNode? in
             guard let privateIP = node.privateIP else { return nil }
             return SetupNode(name: node.name, group: node.group, route: NodeRoute(node, in: state) ?? NodeRoute(address: privateIP),
-                             privateAddress: privateIP)
+                             privateAddress: privateIP, host: node.login?.host)
         }.sorted { ($0.group == frontendGroup ? 0 : 1, $0.name) < ($1.group == frontendGroup ? 0 : 1, $1.name) }
         var groups = state.spec.groups.map(\.name)
         groups.removeAll { $0 == frontendGroup }
@@ -63,7 +63,8 @@ public struct ClusterSetup: Sendable {
         let results: [Result<SSHSession, Error>] = try await forEachBounded(nodes, limit: fanOut) { node in
             do {
                 let session = try await connector.waitAndConnect(
-                    to: SSHEndpoint(route: node.route, user: user), identity: identity, knownHosts: knownHosts,
+                    to: SSHEndpoint(route: node.route, user: user),
+                    identity: node.route.key.map { SSHIdentity(privateKeyPath: $0) } ?? identity, knownHosts: knownHosts,
                     progress: { _ in Task { await waiting.stillWaiting(node.name) } })
                 await waiting.done(node.name)
                 return .success(session)

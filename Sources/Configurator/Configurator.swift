@@ -6,8 +6,9 @@ import SSH
 /// Runs a playbook on a cluster's nodes over SSH: role after role, each role on all its
 /// nodes at once (bounded), reporting every node's ok / changed / failed steps.
 ///
-/// A role runs in two phases so that a file may depend on every node's facts:
+/// A role with facts runs in two phases so that a file may depend on every node's facts:
 /// first packages and facts on all its nodes, then files, commands, services and restarts.
+/// Each phase is one script per node (`RoleScript`): one remote shell, not one per step.
 /// Every step checks before it changes anything, so a second run changes nothing.
 public struct Configurator: Sendable {
     public var playbook: Playbook
@@ -39,13 +40,15 @@ public struct Configurator: Sendable {
                 guard let shell = shells[node.name] else {
                     throw CloudcError(.internalError, "no SSH session for \(node.name)")
                 }
-                return NodeRunner(node: node, role: role, shell: NodeShell(shell: shell, sudo: target.sudo))
+                return NodeRunner(node: node, role: role, shell: NodeShell(shell: shell, sudo: target.sudo(node)),
+                                  record: target.traits.ownMachines, playbookDirectory: playbook.directory)
             }
 
             // Phase 1: packages and facts everywhere, so files can use every node's facts.
             let before = context
             let gathered = try await forEachBounded(runners, limit: fanOut) { runner in
-                await runner.prepare(context: before)
+                runner.hasFacts ? await runner.prepare(context: before)
+                    : NodeRunner.Prepared(node: runner.node.name, facts: [:], outcome: NodeOutcome(node: runner.node.name))
             }
             for result in gathered { context.facts[result.node, default: [:]].merge(result.facts) { $1 } }
             var results = gathered.map(\.outcome)

@@ -16,12 +16,16 @@ import Yams
 ///       - {template: munge.key, dest: /etc/munge/munge.key, mode: "0400", owner: "munge:munge"}
 ///     commands:                    # run in order; `unless` exiting 0 means "already done"
 ///       - {name: make spool dir, run: "mkdir -p /var/spool/slurm", unless: "test -d /var/spool/slurm"}
+///       - {name: hostname holds, check: "test \"$(hostname)\" = {{node.host}}"}   # must hold; changes nothing
+///       - {name: reload, run: "kill -HUP …", on_change: true}   # only when a file of this role changed
 ///     services: [munge]            # enabled and started
 ///     restart: [munge]             # restarted when a file of this role changed on the node
 /// ```
 public struct Playbook: Sendable, Equatable {
     public var name: String
     public var roles: [Role]
+    /// The folder the playbook file is in: where a file's `src:` path is taken from.
+    public var directory: String = ""
 
     public struct Role: Sendable, Equatable {
         public var name: String
@@ -45,6 +49,7 @@ public struct Playbook: Sendable, Equatable {
         public enum Source: Sendable, Equatable {
             case template(String)   // a file of templates/
             case secret(String)     // a secret cloudc generated for the cluster (never shown)
+            case copy(String)       // a file of this machine, copied byte for byte (`src:`)
         }
         public var source: Source
         public var dest: String
@@ -54,9 +59,15 @@ public struct Playbook: Sendable, Equatable {
 
     public struct CommandStep: Sendable, Equatable {
         public var name: String
+        /// What changes the node; empty for a check.
         public var run: String
         public var unless: String?
         public var when: String?
+        /// A condition that must hold on the node (exit 0), else setup fails: run every time,
+        /// never a change.
+        public var check: String?
+        /// Runs only when a file of this role changed on the node (a handler).
+        public var onChange: Bool = false
     }
 }
 
@@ -69,6 +80,13 @@ extension Playbook {
     public func checkTemplates(in store: TemplateStore, file: String) throws {
         for role in roles {
             for step in role.files {
+                if case .copy(let path) = step.source {
+                    guard FileManager.default.isReadableFile(atPath: sourcePath(path)) else {
+                        throw CloudcError(.config, "\(file): role '\(role.name)': cannot read src \(sourcePath(path))",
+                                          fix: "put the file there, or fix the `src:` path (relative paths are taken from the playbook's folder)")
+                    }
+                    continue
+                }
                 guard case .template(let name) = step.source else { continue }
                 do {
                     _ = try store.template(name)
@@ -77,6 +95,11 @@ extension Playbook {
                 }
             }
         }
+    }
+
+    /// A `src:` path as read: absolute, or taken from the playbook's folder.
+    public func sourcePath(_ path: String) -> String {
+        path.hasPrefix("/") || directory.isEmpty ? path : directory + "/" + path
     }
 
     public static func load(name: String, directory: String) throws -> Playbook {
@@ -88,7 +111,9 @@ extension Playbook {
                               fix: known.isEmpty ? "set CLOUDC_PLAYBOOKS to the folder holding the playbooks"
                                                  : "use one of: \(known.joined(separator: ", "))")
         }
-        return try parse(String(decoding: data, as: UTF8.self), name: name, file: path)
+        var playbook = try parse(String(decoding: data, as: UTF8.self), name: name, file: path)
+        playbook.directory = directory
+        return playbook
     }
 
     public static func parse(_ text: String, name: String, file: String) throws -> Playbook {
@@ -168,12 +193,13 @@ extension Playbook {
 
         func file(_ node: Node, role: String) throws -> FileStep {
             guard let map = node.mapping else { throw error(node, "each file must be a mapping with 'template' (or 'secret') and 'dest'") }
-            try onlyKeys(map, ["template", "secret", "dest", "mode", "owner"], at: "a file")
+            try onlyKeys(map, ["template", "secret", "src", "dest", "mode", "owner"], at: "a file")
             let source: FileStep.Source
-            switch (map["template"], map["secret"]) {
-            case (let t?, nil): source = .template(try text(t, "template"))
-            case (nil, let s?): source = .secret(try text(s, "secret"))
-            default: throw error(node, "a file needs exactly one of 'template' and 'secret'")
+            switch (map["template"], map["secret"], map["src"]) {
+            case (let t?, nil, nil): source = .template(try text(t, "template"))
+            case (nil, let s?, nil): source = .secret(try text(s, "secret"))
+            case (nil, nil, let c?): source = .copy(try text(c, "src"))
+            default: throw error(node, "a file needs exactly one of 'template', 'secret' and 'src'")
             }
             let dest = try text(map["dest"], "dest")
             guard dest.hasPrefix("/") else { throw error(map["dest"], "dest must be an absolute path") }
@@ -187,10 +213,23 @@ extension Playbook {
 
         func command(_ node: Node) throws -> CommandStep {
             guard let map = node.mapping else { throw error(node, "each command must be a mapping with 'name' and 'run'") }
-            try onlyKeys(map, ["name", "run", "unless", "when"], at: "a command")
-            return CommandStep(name: try text(map["name"], "a command's name"), run: try text(map["run"], "run"),
-                               unless: try map["unless"].map { try text($0, "unless") },
-                               when: try map["when"].map { try text($0, "when") })
+            try onlyKeys(map, ["name", "run", "unless", "when", "check", "on_change"], at: "a command")
+            let name = try text(map["name"], "a command's name")
+            var step = CommandStep(name: name, run: "", unless: try map["unless"].map { try text($0, "unless") },
+                                   when: try map["when"].map { try text($0, "when") },
+                                   check: try map["check"].map { try text($0, "check") })
+            switch (map["run"], step.check) {
+            case (let run?, nil): step.run = try text(run, "run")
+            case (nil, _?):
+                if let unless = map["unless"] { throw error(unless, "command '\(name)' is a check: 'unless' is for 'run'") }
+            default: throw error(node, "command '\(name)' needs exactly one of 'run' and 'check'")
+            }
+            if let flag = map["on_change"] {
+                guard let value = flag.scalar.flatMap({ Bool($0.string) }) else { throw error(flag, "on_change must be true or false") }
+                guard step.check == nil else { throw error(flag, "command '\(name)' is a check: 'on_change' is for 'run'") }
+                step.onChange = value
+            }
+            return step
         }
     }
 }

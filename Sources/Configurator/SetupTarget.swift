@@ -9,8 +9,11 @@ public struct SetupNode: Sendable, Equatable {
     public var route: NodeRoute
     /// The address the other nodes reach it at.
     public var privateAddress: String
-    public init(name: String, group: String, route: NodeRoute, privateAddress: String) {
+    /// The name the cloud knows the machine by (an own machine's listed host); else the node's name.
+    public var host: String
+    public init(name: String, group: String, route: NodeRoute, privateAddress: String, host: String? = nil) {
         self.name = name; self.group = group; self.route = route; self.privateAddress = privateAddress
+        self.host = host ?? name
     }
 
     /// A node reached directly at `sshAddress`.
@@ -40,7 +43,7 @@ public struct SetupTarget: Sendable {
     public var vars: [String: String]
     public var traits: ProviderTraits
     public var secrets: [String: SecretFile]
-    /// Commands need `sudo` (the login user is not root).
+    /// Commands need `sudo` (the login user is not root), unless a node's own login says otherwise.
     public var sudo: Bool
     /// /home is shared among the nodes already (the provider's nodes, or the template says so):
     /// setup serves and mounts none.
@@ -55,6 +58,9 @@ public struct SetupTarget: Sendable {
     }
 
     public var frontend: SetupNode? { nodes.first { $0.group == frontendGroup } }
+
+    /// Whether commands on `node` need sudo: its login user is not root.
+    func sudo(_ node: SetupNode) -> Bool { node.route.user.map { $0 != "root" } ?? sudo }
     public var workers: [SetupNode] { nodes.filter { $0.group != frontendGroup } }
 
     /// The nodes a role's `hosts:` names: `all`, `frontend`, `workers` or group names.
@@ -104,7 +110,8 @@ struct SetupContext {
         shared = [
             "cluster": .map([
                 "name": .text(target.cluster),
-                "frontend": .map(["name": .text(frontend?.name ?? ""), "address": .text(frontend?.privateAddress ?? "")]),
+                "frontend": .map(["name": .text(frontend?.name ?? ""), "address": .text(frontend?.privateAddress ?? ""),
+                                  "hostname": .text(frontendHostname)]),
             ]),
             "nodes": .list(target.nodes.compactMap { nodeValues[$0.name] }),
             "vars": .map(target.vars.mapValues { .text($0) }),
@@ -112,9 +119,17 @@ struct SetupContext {
             "slurm_cgroups": .flag(slurmCgroups),
             "sudo": .flag(target.sudo),
             "package_cache": .flag(target.traits.packageCache),
+            "own_machines": .flag(target.traits.ownMachines),
         ]
         // Absent until every worker has reported its hardware (a template naming it then fails clearly).
         if let slurm = try? slurmModel() { shared["slurm"] = slurm.templateValue }
+    }
+
+    /// The frontend's own hostname, once its `hostname` fact is in (an own machine keeps its
+    /// own; slurmctld runs only where SlurmctldHost names it), else its node name.
+    private var frontendHostname: String {
+        guard let frontend = target.frontend else { return "" }
+        return facts[frontend.name]?["hostname"].flatMap { try? SlurmModel.parseHostname($0, node: frontend.name) } ?? frontend.name
     }
 
     /// SLURM confines jobs with cgroups where the provider's nodes allow it and no worker has said
@@ -131,6 +146,7 @@ struct SetupContext {
         let nodeFacts = facts[node.name] ?? [:]
         return .map([
             "name": .text(node.name),
+            "host": .text(node.host),
             "group": .text(node.group),
             "address": .text(node.privateAddress),
             "is_frontend": .flag(node.group == target.frontendGroup),
@@ -144,7 +160,7 @@ struct SetupContext {
             (group, target.workers.filter { $0.group == group }.map {
                 ($0.name, $0.privateAddress, facts[$0.name]?["hardware"], facts[$0.name]?["gpu_devices"])
             })
-        })
+        }, hostnames: facts.compactMapValues { $0["hostname"] })
     }
 
     /// Evaluates a `when:` condition: a value's truth, negated by a leading `!`.

@@ -11,6 +11,9 @@ public struct SlurmModel: Sendable, Equatable {
         /// `CPUs=… Boards=… SocketsPerBoard=… CoresPerSocket=… ThreadsPerCore=… RealMemory=…`
         public var hardware: String
         public var gpuDevices: [String]
+        /// The machine's own short hostname, where it differs from the node's name (an own
+        /// machine keeps its hostname): slurmd finds its node line by it (`NodeHostname=`).
+        public var hostname: String? = nil
         public var gres: String? { gpuDevices.isEmpty ? nil : "gpu:\(gpuDevices.count)" }
     }
     public struct Partition: Sendable, Equatable {
@@ -54,6 +57,16 @@ public struct SlurmModel: Sendable, Equatable {
         return hardwareKeys.compactMap { key in values[key].map { "\(key)=\($0)" } }.joined(separator: " ")
     }
 
+    /// A node's `hostname -s`, as slurm.conf may carry it: a host name, nothing else.
+    public static func parseHostname(_ output: String, node: String) throws -> String {
+        let name = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$"#, options: .regularExpression) != nil else {
+            throw CloudcError(.remote, "\(node): its hostname \(String(reflecting: name)) is not a host name SLURM can use",
+                              fix: "give the machine a plain hostname (letters, digits and '-')")
+        }
+        return name
+    }
+
     /// Device paths from the GPU detection fact: one `/dev/nvidiaN` per line, sorted by N.
     public static func parseGPUDevices(_ output: String) -> [String] {
         output.split(separator: "\n")
@@ -63,7 +76,8 @@ public struct SlurmModel: Sendable, Equatable {
     }
 
     /// Worker groups in spec order, each with its nodes; the first group with nodes is the default partition.
-    public init(workers: [(group: String, nodes: [(name: String, address: String, hardwareFact: String?, gpuFact: String?)])]) throws {
+    public init(workers: [(group: String, nodes: [(name: String, address: String, hardwareFact: String?, gpuFact: String?)])],
+                hostnames: [String: String] = [:]) throws {
         var lines: [NodeLine] = []
         var partitions: [Partition] = []
         for (group, members) in workers {
@@ -72,9 +86,14 @@ public struct SlurmModel: Sendable, Equatable {
                     throw CloudcError(.internalError, "no hardware facts for \(member.name) when writing slurm.conf",
                                       fix: "the playbook must gather `hardware: slurmd -C` on workers before a role renders slurm.conf")
                 }
-                lines.append(NodeLine(name: member.name, address: member.address,
-                                      hardware: try SlurmModel.parseHardware(fact, node: member.name),
-                                      gpuDevices: SlurmModel.parseGPUDevices(member.gpuFact ?? "")))
+                var line = NodeLine(name: member.name, address: member.address,
+                                    hardware: try SlurmModel.parseHardware(fact, node: member.name),
+                                    gpuDevices: SlurmModel.parseGPUDevices(member.gpuFact ?? ""))
+                if let fact = hostnames[member.name] {
+                    let hostname = try SlurmModel.parseHostname(fact, node: member.name)
+                    if hostname != member.name { line.hostname = hostname }
+                }
+                lines.append(line)
             }
             if !members.isEmpty {
                 partitions.append(Partition(name: group, nodes: members.map(\.name), isDefault: partitions.isEmpty))
@@ -92,6 +111,7 @@ public struct SlurmModel: Sendable, Equatable {
                     "name": .text(node.name), "address": .text(node.address), "hardware": .text(node.hardware),
                 ]
                 entry["gres"] = node.gres.map { .text($0) } ?? .flag(false)
+                entry["hostname"] = node.hostname.map { .text($0) } ?? .flag(false)
                 return .map(entry)
             }),
             "partitions": .list(partitions.map {

@@ -162,7 +162,7 @@ public struct ClusterLifecycle: Sendable {
         NodeRecord(name: node, group: group, instanceID: instance.id, privateIP: instance.privateIP,
                    publicIP: instance.publicIP, state: instance.state,
                    flavor: instance.flavor ?? spec.group(named: group)?.flavor ?? "", zone: instance.zone,
-                   hostKeys: instance.hostKeys.isEmpty ? nil : instance.hostKeys)
+                   hostKeys: instance.hostKeys.isEmpty ? nil : instance.hostKeys, login: instance.login)
     }
 
     /// Polls the cloud until every node runs and has its addresses.
@@ -180,6 +180,7 @@ public struct ClusterLifecycle: Sendable {
                 updated.publicIP = seen.publicIP ?? node.publicIP
                 updated.zone = seen.zone ?? node.zone
                 if !seen.hostKeys.isEmpty { updated.hostKeys = seen.hostKeys }
+                updated.login = seen.login ?? node.login
                 if updated != node { state.nodes[index] = updated; changed = true }
             }
             if changed { try store.save(state) }
@@ -286,6 +287,8 @@ public struct ClusterLifecycle: Sendable {
         public var deletedResources: [ResourceRecord]
         /// Instances with the cluster's name from another incarnation, left alone.
         public var foreign: [CloudInstance]
+        /// The nodes were the user's own machines: released, not deleted.
+        public var ownMachines = false
     }
 
     /// Deletes every instance and resource of cluster `name`, waits until the cloud reports
@@ -305,7 +308,8 @@ public struct ClusterLifecycle: Sendable {
             let observed = try await provider.instances(cluster: name, incarnation: state.incarnation)
             let plan = Planner.planStop(state: state, observed: observed)
             if !plan.terminate.isEmpty {
-                progress.report("Terminating \(plan.terminate.count) instance(s) of \(name)")
+                progress.report(provider.traits.ownMachines ? "Releasing \(plan.terminate.count) machine(s) of \(name)"
+                                : "Terminating \(plan.terminate.count) instance(s) of \(name)")
                 try await provider.terminate(plan.terminate)
                 Failpoint.kill(at: "stop.after-terminate-call")
             }
@@ -338,7 +342,8 @@ public struct ClusterLifecycle: Sendable {
             if !plan.foreign.isEmpty {
                 progress.report("Note: \(plan.foreign.count) instance(s) tagged cloudc:cluster=\(name) belong to another start of that name and were left alone: \(plan.foreign.map(\.id).joined(separator: ", "))")
             }
-            return StopReport(terminated: plan.terminate, deletedResources: deleted, foreign: plan.foreign)
+            return StopReport(terminated: plan.terminate, deletedResources: deleted, foreign: plan.foreign,
+                              ownMachines: provider.traits.ownMachines)
         }
     }
 

@@ -4,6 +4,11 @@ import SSH
 
 /// The login's key files, read the way every operation reads them.
 extension Operations {
+    /// The key a node is logged into with: its own (an own machine's), else the login's.
+    public func identity(_ login: LoginSpec, route: NodeRoute?) -> SSHIdentity {
+        route?.key.map { SSHIdentity(privateKeyPath: expandTilde($0)) } ?? identity(login)
+    }
+
     public func identity(_ login: LoginSpec) -> SSHIdentity {
         SSHIdentity(privateKeyPath: expandTilde(login.privateKey), publicKeyPath: expandTilde(login.publicKey))
     }

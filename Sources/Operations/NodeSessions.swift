@@ -28,7 +28,7 @@ extension Operations {
         let knownHosts = KnownHosts(path: store.knownHostsPath(of: state.name))
         try pinOutOfBandKeys(state, into: knownHosts)
         return try await nodes.connector.waitAndConnect(
-            to: SSHEndpoint(route: route, user: state.spec.login.user), identity: identity(state.spec.login),
+            to: SSHEndpoint(route: route, user: state.spec.login.user), identity: identity(state.spec.login, route: route),
             knownHosts: knownHosts,
             progress: { [progress] line in progress.report(line) })
     }
@@ -37,8 +37,8 @@ extension Operations {
     /// under the address cloudc connects to, so the first connection is checked, not trusted.
     public func pinOutOfBandKeys(_ state: ClusterState, into knownHosts: KnownHosts) throws {
         for node in state.nodes {
-            guard let keys = node.hostKeys, !keys.isEmpty, let address = NodeRoute(node, in: state)?.address else { continue }
-            try knownHosts.pin(host: address, keys: keys)
+            guard let keys = node.hostKeys, !keys.isEmpty, let route = NodeRoute(node, in: state) else { continue }
+            try knownHosts.pin(host: route.address, port: route.port, keys: keys)
         }
     }
 

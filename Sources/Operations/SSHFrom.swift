@@ -12,6 +12,8 @@ public enum SSHFrom {
         if let recorded { return recorded }
         if let configured = spec.sshFrom { return configured }
         if spec.cloud.provider == .local { return "127.0.0.1/32" }
+        // Own machines: cloudc opens no firewall there; their own rules stay as they are.
+        if spec.cloud.provider == .ssh { return "0.0.0.0/0" }
         if spec.reach == .privateNetwork {
             // This machine's public address is not where it comes from over a VPN or a bastion.
             throw CloudcError(.config, "cluster template \(spec.template) is reached over cloud \(spec.cloud.name)'s private network "

@@ -27,7 +27,8 @@ extension Operations {
     @discardableResult
     public func start(_ request: StartRequest) async throws -> ClusterState {
         try StateStore.validate(name: request.name)
-        let publicKey = try readPublicKey(request.spec.login)
+        // Own machines already let their users in: no key goes to them.
+        let publicKey = request.spec.cloud.provider == .ssh ? "" : try readPublicKey(request.spec.login)
         let began = Date()
         let provider = try clouds.provider(request.spec.cloud)
         let lifecycle = self.lifecycle(provider)

@@ -41,6 +41,15 @@ public final class KnownHosts: @unchecked Sendable {
         case recorded
     }
 
+    /// The keys recorded for the host, `type base64` each.
+    public func keys(host: String, port: Int = 22) throws -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return try entries(for: Self.hostPattern(host: host, port: port), in: read()).map {
+            "\($0.keyType) \(Data($0.key).base64EncodedString())"
+        }
+    }
+
     /// The key types recorded for the host, so the handshake can ask for one of them.
     func keyTypes(host: String, port: Int) throws -> [String] {
         lock.lock()

@@ -17,9 +17,11 @@ public struct SSHEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.jump = jump
     }
 
-    /// A node's sshd on port 22 as `route` reaches it, logging in as `user` on both hops.
+    /// A node's sshd as `route` reaches it, logging in as the route's user (else `user`) on both hops.
     public init(route: NodeRoute, user: String) {
-        self.init(host: route.address, user: user, jump: route.jump.map { SSHJump(host: $0, user: user) })
+        let login = route.user ?? user
+        self.init(host: route.address, port: route.port, user: login,
+                  jump: route.jump.map { SSHJump(host: $0, port: route.jumpPort, user: route.jumpUser ?? login) })
     }
 
     /// `user@host:port`, for messages (`… via user@frontend:22` through a jump host).

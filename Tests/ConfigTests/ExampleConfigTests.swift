@@ -11,8 +11,8 @@ struct ExampleConfigTests {
         config = try ConfigLoader.load(path: Fixtures.examplePath, environment: [:], homeDirectory: Fixtures.home)
     }
 
-    @Test func hasTheFourTemplatesInFileOrder() {
-        #expect(config.templateNames == ["local", "aws-demo", "gce", "uni"])
+    @Test func hasTheFiveTemplatesInFileOrder() {
+        #expect(config.templateNames == ["local", "lab", "aws-demo", "gce", "uni"])
         #expect(Set(config.clusters.keys) == Set(config.templateNames))
     }
 
@@ -25,6 +25,24 @@ struct ExampleConfigTests {
         #expect(spec.login.publicKey == "/home/alice/.ssh/id_ed25519.pub")
         #expect(spec.setup?.playbook == "slurm")
         #expect(!spec.groups.isEmpty)
+    }
+
+    @Test func labIsOwnMachines() throws {
+        let spec = try config.clusterSpec(template: "lab")
+        guard case .ssh(let settings) = spec.cloud.settings else {
+            Issue.record("lab is not provider ssh")
+            return
+        }
+        #expect(settings.hosts.map(\.host) == ["gpu1", "gpu2", "gpu3"])
+        #expect(settings.hosts[2] == OwnHost(host: "gpu3", address: "10.0.0.13", user: "alice", port: 2222,
+                                             key: "/home/alice/.ssh/lab_ed25519"))
+        #expect(settings.user == "researcher" && settings.key == nil && settings.jump == nil)
+        #expect(spec.login.user == "researcher")
+        // The group that names no hosts takes the ones no group names, in order.
+        #expect(spec.groups.map(\.hosts) == [["gpu1"], ["gpu2", "gpu3"]])
+        #expect(spec.groups.map(\.flavor) == ["host", "host"])
+        #expect(spec.sharedHome == true)
+        #expect(spec.setup?.playbook == "slurm")
     }
 
     @Test func localIsOneFrontendAndTwoContainers() throws {

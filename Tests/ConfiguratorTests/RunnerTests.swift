@@ -14,7 +14,17 @@ struct ThisMachineShell: RemoteShell {
 
     func exec(_ command: String, stdin: [UInt8]?, onOutput: (@Sendable (OutputChunk) -> Void)?) async throws -> ExecResult {
         await log.append(command)
-        let run = try await Run.programOffPool("/bin/sh", ["-c", command])
+        guard let stdin else {
+            let run = try await Run.programOffPool("/bin/sh", ["-c", command])
+            return ExecResult(status: run.status, stdout: run.stdout, stderr: run.stderr)
+        }
+        // What the command reads comes from a private file, as an SSH channel's stdin would.
+        let input = NSTemporaryDirectory() + "/cloudc-stdin-\(UUID().uuidString)"
+        guard FileManager.default.createFile(atPath: input, contents: Data(stdin), attributes: [.posixPermissions: 0o600]) else {
+            throw CloudcError(.io, "cannot write \(input)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let run = try await Run.programOffPool("/bin/sh", ["-c", "(\(command)) < \(input)"])
         return ExecResult(status: run.status, stdout: run.stdout, stderr: run.stderr)
     }
 

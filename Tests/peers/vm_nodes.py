@@ -138,6 +138,7 @@ class Node:
         self.write("etc/machine-id", os.urandom(16).hex() + "\n")
         self.write_mirror()
         run("ssh-keygen", "-A", "-f", self.root)
+        self.prepare()
         log_file = open(os.path.join(self.folder, "nspawn.log"), "w")
         self.process = subprocess.Popen(
             # A machine name of this boot alone: nspawn names the bridge's veth after it, and the veth of
@@ -148,6 +149,9 @@ class Node:
              "--bind=%s:/home" % self.backend.home, "--register=no", "--keep-unit", "--console=passive"],
             stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         threading.Thread(target=self.agent, daemon=True).start()
+
+    def prepare(self):
+        """A subclass's own changes to the node's root, made after the files above and before it boots."""
 
     def write_network(self):
         addresses = "".join("Address=%s\n" % self.backend.interface(a) for a in (self.internal_ip, self.external_ip) if a)

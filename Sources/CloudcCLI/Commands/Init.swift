@@ -63,7 +63,7 @@ struct Init: AsyncParsableCommand {
                                                      ?? "no credentials found: run aws configure"))
             case .openstack: progress.report("openstack: " + (found.openstack.map { "credentials from \($0.source)" + ($0.cloud.map { ", cloud \($0)" } ?? "") }
                                                                  ?? "no clouds.yaml or OS_* variables found"))
-            case .local: break
+            case .local, .ssh: break
             }
         }
         context.print(path)

@@ -35,19 +35,21 @@ struct Ssh: AsyncParsableCommand {
             throw CloudcError(.unsupported, "the system ssh is not installed", fix: "install it: apt-get install openssh-client")
         }
         let login = state.spec.login
-        guard ConfigValueCheck.isLoginUser(login.user) else {
-            throw CloudcError(.config, "the login user \(String(reflecting: login.user)) of cluster \(name) is not a user name ssh takes",
+        let route = NodeRoute(target, in: state) ?? NodeRoute(address: "")
+        let user = route.user ?? login.user
+        for who in [user, route.jumpUser ?? user] where !ConfigValueCheck.isLoginUser(who) {
+            throw CloudcError(.config, "the login user \(String(reflecting: who)) of cluster \(name) is not a user name ssh takes",
                               fix: "use letters, digits, '_', '-', '.' and '@', not starting with '-'")
         }
-        let route = NodeRoute(target, in: state) ?? NodeRoute(address: "")
-        let options = ["-i", wiring.expandTilde(login.privateKey),
-                       "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
-                       "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
-                       "-o", "GlobalKnownHostsFile=/dev/null", "-l", login.user]
-        // A node behind the frontend: the same key and known_hosts for the hop (ProxyJump would
-        // log into the frontend with the user's own ssh settings instead).
+        let common = ["-i", wiring.expandTilde(route.key ?? login.privateKey),
+                      "-o", "UserKnownHostsFile=\(wiring.store.knownHostsPath(of: name))",
+                      "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+                      "-o", "GlobalKnownHostsFile=/dev/null"]
+        let options = common + ["-l", user, "-p", String(route.port)]
+        // A node behind the frontend (or a jump host): the same key and known_hosts for the hop
+        // (ProxyJump would log into it with the user's own ssh settings instead).
         let jump = route.jump.map { front -> [String] in
-            let words = [ssh] + options + ["-W", "%h:%p", "--", front]
+            let words = [ssh] + common + ["-l", route.jumpUser ?? user, "-p", String(route.jumpPort), "-W", "%h:%p", "--", front]
             let command = words.map { Shell.quote($0).replacingOccurrences(of: "%", with: "%%") }.joined(separator: " ")
             return ["-o", "ProxyCommand=" + command.replacingOccurrences(of: "%%h:%%p", with: "%h:%p")]
         } ?? []
