@@ -26,6 +26,6 @@ quiet_build
 # Each test stops the peers it starts (by PID); the timeouts are the last line of defence.
 # The 30,000-task grid and the end-to-end runs on VM-like nodes go on their own afterwards: their
 # minutes of file, apt and SLURM work would starve the tests running beside them (and skew their figures).
-timeout --signal=KILL 2400 swift test --skip-build --skip 'LargeGridTests|CloudEndToEndTests'
-timeout --signal=KILL 2700 swift test --skip-build --filter CloudEndToEndTests
+timeout --signal=KILL 2400 swift test --skip-build --skip 'LargeGridTests|CloudEndToEndTests|OwnMachinesEndToEndTests'
+timeout --signal=KILL 2700 swift test --skip-build --filter 'CloudEndToEndTests|OwnMachinesEndToEndTests'
 exec timeout --signal=KILL 600 swift test --skip-build --filter LargeGridTests

@@ -105,6 +105,10 @@ public protocol CloudProvider: Sendable {
     /// Checks that the image, flavors and GPU requests exist, before anything is created.
     func validate(_ spec: ClusterSpec) async throws
 
+    /// Checks, before a resize records anything, that `group` of cluster `cluster` can grow by
+    /// `count` nodes (own machines: that enough listed machines are free and fit to join).
+    func validateGrowth(of group: NodeGroupSpec, by count: Int, cluster: String) async throws
+
     /// The access resources (key pair, firewall, …) this cloud needs for a cluster, named
     /// deterministically, not yet created.
     func plannedResources(for request: AccessRequest) -> [ResourceRecord]
@@ -148,6 +152,9 @@ public protocol CloudProvider: Sendable {
 }
 
 extension CloudProvider {
+    /// A cloud makes what it is asked for, or says at launch why not (quota, capacity).
+    public func validateGrowth(of group: NodeGroupSpec, by count: Int, cluster: String) async throws {}
+
     /// Clouds: VMs with their own cgroups and no shared storage.
     public var traits: ProviderTraits { ProviderTraits() }
 

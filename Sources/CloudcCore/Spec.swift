@@ -211,7 +211,9 @@ public struct NodeLogin: Sendable, Codable, Equatable {
 /// copies of the ones it replaced; packages; services; which services ran before), so that
 /// `cloudc stop` can undo it.
 public enum OwnMachineRecord {
-    public static let folder = "/var/lib/cloudc"
+    /// Its own folder: /var/lib/cloudc may hold a local cloud's clusters and images, which the
+    /// undo must never touch.
+    public static let folder = "/var/lib/cloudc/own-machine"
 }
 
 /// One entry of `logins:`: how to log into the image.

@@ -28,24 +28,26 @@ public enum AnsibleInventoryFormat {
                     lines.append("# \(node.name): not running (\(node.state.rawValue)), left out")
                     continue
                 }
-                let isFrontend = handoff.isFrontend(node)
-                if !isFrontend && frontend == nil {
+                if handoff.isBehindFrontend(node) && frontend == nil {
                     lines.append("# \(node.name): left out, the frontend is not running to reach it through")
                     continue
                 }
                 var sshOptions = commonOptions(handoff, escapes: 1)
-                if !isFrontend, let frontend, let jumpAddress = handoff.connectAddress(of: frontend) {
+                if handoff.isBehindFrontend(node), let frontend, let jumpAddress = handoff.connectAddress(of: frontend) {
                     // ssh expands %-tokens in ProxyCommand, then the inner ssh in its own paths again.
                     let jump = ["ssh", "-i", escaping(handoff.privateKey, 2), "-o", "IdentitiesOnly=yes"]
                         + commonOptions(handoff, escapes: 2) + ["-W", "%h:%p", "\(handoff.user)@\(jumpAddress)"]
                     sshOptions += ["-o", "ProxyCommand=" + jump.map(Shell.quote).joined(separator: " ")]
+                } else if let jump = handoff.ownJump {
+                    sshOptions += ["-J", jump]
                 }
-                let variables = [
+                var variables = [
                     ("ansible_host", address),
-                    ("ansible_user", handoff.user),
-                    ("ansible_ssh_private_key_file", escaping(handoff.privateKey, 1)),   // Ansible passes it as -o IdentityFile
+                    ("ansible_user", handoff.user(of: node)),
+                    ("ansible_ssh_private_key_file", escaping(handoff.privateKey(of: node), 1)),   // Ansible passes it as -o IdentityFile
                     ("ansible_ssh_common_args", sshOptions.map(Shell.quote).joined(separator: " ")),
                 ]
+                if handoff.port(of: node) != 22 { variables.insert(("ansible_port", String(handoff.port(of: node))), at: 1) }
                 lines.append(([node.name] + variables.map { "\($0.0)=\(iniQuote($0.1))" }).joined(separator: " "))
             }
         }

@@ -25,11 +25,12 @@ public struct Handoff: Sendable {
                                   fix: "run cloudc start \(state.name) again to read the addresses from the cloud, or stop the cluster")
             }
         }
-        guard ConfigValueCheck.isLoginUser(state.spec.login.user) else {
-            throw CloudcError(.config, "the login user \(String(reflecting: state.spec.login.user)) of cluster \(state.name) is not a user name ssh takes",
+        for user in Set([state.spec.login.user] + state.nodes.compactMap { $0.login?.user }) where !ConfigValueCheck.isLoginUser(user) {
+            throw CloudcError(.config, "the login user \(String(reflecting: user)) of cluster \(state.name) is not a user name ssh takes",
                               fix: "use letters, digits, '_', '-', '.' and '@', not starting with '-'")
         }
-        for path in [privateKey, publicKey, knownHosts] where ConfigValueCheck.hasControlCharacters(path) {
+        for path in [privateKey, publicKey, knownHosts] + state.nodes.compactMap({ $0.login?.key })
+        where ConfigValueCheck.hasControlCharacters(path) {
             throw CloudcError(.config, "the path \(String(reflecting: path)) holds a control character, which no SSH config can carry",
                               fix: "move the key to a path without control characters and set private_key: in the login")
         }
@@ -75,9 +76,31 @@ public struct Handoff: Sendable {
 
     /// Where users connect to the node: the frontend at its pinned address; every other node at
     /// its private address, through the frontend (the address cloudc pins its key under too).
+    /// The user's own machines: each at its address.
     public func connectAddress(of node: NodeRecord) -> String? {
-        isFrontend(node) ? pinnedAddress(of: node) : node.privateIP
+        isFrontend(node) || ownMachines ? pinnedAddress(of: node) : node.privateIP
     }
+
+    /// The nodes are the user's own machines (provider ssh): each reached directly, or through
+    /// the cloud's `jump:` host, with its own user, port and key.
+    public var ownMachines: Bool {
+        if case .ssh = state.spec.cloud.settings { return true }
+        return false
+    }
+
+    /// Whether the node is reached through the frontend (a cloud's nodes other than the frontend).
+    public func isBehindFrontend(_ node: NodeRecord) -> Bool { !ownMachines && !isFrontend(node) }
+
+    /// The host an own machines cloud goes through (`jump:`), as ssh's ProxyJump takes it.
+    public var ownJump: String? {
+        guard case .ssh(let settings) = state.spec.cloud.settings, let jump = settings.jump else { return nil }
+        return JumpHost(jump) == nil ? nil : jump
+    }
+
+    /// The node's login user, key and sshd port: its own (an own machine's), else the cluster's.
+    public func user(of node: NodeRecord) -> String { node.login?.user ?? user }
+    public func privateKey(of node: NodeRecord) -> String { node.login?.key ?? privateKey }
+    public func port(of node: NodeRecord) -> Int { node.login?.port ?? 22 }
 
     /// The SLURM partition jobs go to by default: the first worker group (not the frontend's) with nodes.
     public var defaultPartition: String? {

@@ -4,7 +4,9 @@ import CloudcCore
 /// per running node, the frontend also as `Host <cluster>`. Every block uses the login's key
 /// and the cluster's own known_hosts with `StrictHostKeyChecking yes`, so the system `ssh`
 /// trusts exactly the host keys cloudc pinned. Nodes other than the frontend are reached at
-/// their private address through the frontend (`ProxyJump`), as cloudc reaches them.
+/// their private address through the frontend (`ProxyJump`), as cloudc reaches them. The user's
+/// own machines are each reached at their address, port, user and key (through the cloud's
+/// `jump:` host where it names one).
 ///
 /// Works with `ssh -F FILE`, or from `~/.ssh/config` through `cloudc ssh-config --install`.
 public enum SSHConfigFormat {
@@ -21,19 +23,22 @@ public enum SSHConfigFormat {
                 continue
             }
             let isFrontend = handoff.isFrontend(node)
-            if !isFrontend && frontend == nil {
+            if handoff.isBehindFrontend(node) && frontend == nil {
                 lines += ["", "# \(handoff.alias(of: node)): left out, the frontend is not running to reach it through"]
                 continue
             }
             lines.append("")
             lines.append(isFrontend ? "Host \(handoff.name) \(handoff.alias(of: node))" : "Host \(handoff.alias(of: node))")
             lines.append("    HostName \(address)")
-            if !isFrontend, let frontend {
+            if handoff.port(of: node) != 22 { lines.append("    Port \(handoff.port(of: node))") }
+            if handoff.isBehindFrontend(node), let frontend {
                 lines.append("    ProxyJump \(handoff.alias(of: frontend))")
+            } else if let jump = handoff.ownJump {
+                lines.append("    ProxyJump \(jump)")
             }
             lines += [
-                "    User \(argument(handoff.user))",
-                "    IdentityFile \(argument(escapingTokens(handoff.privateKey)))",
+                "    User \(argument(handoff.user(of: node)))",
+                "    IdentityFile \(argument(escapingTokens(handoff.privateKey(of: node))))",
                 "    IdentitiesOnly yes",
                 "    UserKnownHostsFile \(argument(escapingTokens(handoff.knownHosts)))",
                 "    GlobalKnownHostsFile /dev/null",

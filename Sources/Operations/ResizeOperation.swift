@@ -30,7 +30,10 @@ extension Operations {
             }
             let plan = try Planner.planResize(spec: state.spec, state: state, group: group, delta: delta)
             // Nothing is recorded that cannot be carried out: a grow needs the recorded ssh_from.
-            if delta > 0 { _ = try SSHFrom.recorded(state) }
+            if delta > 0 {
+                _ = try SSHFrom.recorded(state)
+                if let spec = state.spec.group(named: group) { try await provider.validateGrowth(of: spec, by: delta, cluster: name) }
+            }
             // A cluster left unconfigured (start --no-setup) stays so; a configured one is kept configured.
             let configured = state.spec.setup != nil && state.setupCompletedAt != nil
             let record = ResizeRecord(group: group, delta: delta, count: plan.newCount, removing: plan.remove.map(\.name),

@@ -25,7 +25,7 @@ import urllib.request
 
 DAEMONS = ["slurmd", "slurmctld", "munged", "apt-cacher-ng"]
 UNITS = ["slurmd", "slurmctld", "munge"]
-CLOUDC_PATHS = ["/var/lib/cloudc", "/etc/slurm/slurm.conf", "/etc/slurm/cgroup.conf", "/etc/slurm/gres.conf",
+CLOUDC_PATHS = ["/var/lib/cloudc", "/var/lib/cloudc/own-machine", "/etc/slurm/slurm.conf", "/etc/slurm/cgroup.conf", "/etc/slurm/gres.conf",
                 "/etc/apt/apt.conf.d/99cloudc-proxy"]
 
 

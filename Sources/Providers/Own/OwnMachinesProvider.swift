@@ -65,6 +65,27 @@ public struct OwnMachinesProvider: CloudProvider {
         try await check(chosen)
     }
 
+    /// Enough of the group's listed machines are free, and the ones a grow would take pass the checks.
+    public func validateGrowth(of group: NodeGroupSpec, by count: Int, cluster: String) async throws {
+        let resolved = try await resolveAll()
+        let leases = try registry.read()
+        let pool = pool(for: group)
+        let free = pool.compactMap { resolved[$0] }.filter { host in
+            !leases.contains { $0.address == host.address && $0.port == host.login.port }
+        }
+        guard free.count >= count else {
+            let held = pool.compactMap { name in
+                resolved[name].flatMap { host in leases.first { $0.address == host.address && $0.port == host.login.port } }
+                    .map { "\(name) (\($0.cluster == cluster ? "this cluster's \($0.node)" : "cluster \($0.cluster)"))" }
+            }
+            throw CloudcError(.capacity, "no free machine left in group \(group.name) of cloud \(cloudName) for \(count) more node(s)"
+                              + ": \(free.count) free; in use: \(held.joined(separator: ", "))",
+                              fix: "list more hosts for group \(group.name) in clouds.\(cloudName), or stop a cluster that holds some")
+        }
+        progress.report("Checking \(free.prefix(count).map(\.host).joined(separator: ", "))")
+        try await check(Array(free.prefix(count)))
+    }
+
     /// Connects to each machine at once and reports every one that fails a check.
     func check(_ hosts: [ResolvedHost]) async throws {
         let found: [(String, String?)] = try await forEachBounded(hosts, limit: 32) { host in
@@ -264,7 +285,7 @@ public struct OwnMachinesProvider: CloudProvider {
             if [ -s $R/packages ]; then env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $(cat $R/packages) >/dev/null \
               && env DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -q >/dev/null || exit 3; fi
             """ : "")
-            rm -rf $R
+            rm -rf $R; rmdir "$(dirname $R)" 2>/dev/null; true
             """
     }
 
