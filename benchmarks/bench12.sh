@@ -9,8 +9,8 @@
 # (/run/cbench/cloudc-N), so leases of different N never collide. The first run for an N
 # registers it, untimed: `cloudc start bench12 --no-setup` (leases and checks h1..hN; host keys
 # are pinned from /run/cbench/known_hosts through the ssh_config written there). To reset an N,
-# delete its CLOUDC_HOME. Never `cloudc stop` it: its undo would act on this machine's folders,
-# which the test hosts share.
+# delete its CLOUDC_HOME (also when the hosts' keys changed: testhosts made anew). Never
+# `cloudc stop` it: its undo would act on this machine's folders, which the test hosts share.
 #
 # Env: CLOUDC (default <repo>/.build/release/cloudc), CLOUDC_SHARE (default <repo>),
 #      BENCH_LOG (append output and `bench-run start|end` lines there; default /dev/null),
@@ -67,15 +67,8 @@ write_config() {
 
 register() {  # once per N, untimed
   [ -f "$CLOUDC_HOME/clusters/bench12.json" ] && return 0
-  # The ssh cloud's check wants systemd on each machine ([ -d /run/systemd/system ]); the test hosts
-  # are this machine, which may run without it (a container). Pretend, for the check only.
-  local made=0
-  if [ ! -d /run/systemd/system ] && [ "${BENCH_FAKE_SYSTEMD:-1}" = 1 ]; then
-    mkdir -p /run/systemd/system && made=1
-  fi
   "$CLOUDC" start bench12 --no-setup >"$CLOUDC_HOME/register.log" 2>&1
   local rc=$?
-  [ $made = 1 ] && rmdir /run/systemd/system
   if [ $rc != 0 ]; then
     echo "bench12.sh: cloudc start bench12 --no-setup failed (rc=$rc), see $CLOUDC_HOME/register.log:" >&2
     tail -n 20 "$CLOUDC_HOME/register.log" >&2

@@ -27,6 +27,8 @@
 #      /work/shared/bench), ANSIBLE_VENV, ANSIBLE_FACTS=1 (Ansible gathers facts, ElastiCluster's
 #      default; off by default as in the bench's main figures), WARMUP (default 1),
 #      KEEP (work folder with every run's log and results.tsv; default a new /tmp/vs-ansible.XXXXXX).
+#      CLOUDC_FANOUT: cloudc configures at most 64 nodes at once by default, Ansible here N (forks = N);
+#      for N > 64 set CLOUDC_FANOUT=N to compare at the same parallelism (and say which you used).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/work/shared/bench}

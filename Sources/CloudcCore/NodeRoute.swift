@@ -64,6 +64,10 @@ public struct JumpHost: Sendable, Equatable {
     public var host: String
     public var port: Int
 
+    public init(user: String?, host: String, port: Int) {
+        self.user = user; self.host = host; self.port = port
+    }
+
     public init?(_ text: String) {
         var rest = Substring(text)
         if let at = rest.lastIndex(of: "@") {

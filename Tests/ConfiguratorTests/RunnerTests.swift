@@ -172,4 +172,71 @@ final class Lines: ProgressSink, @unchecked Sendable {
         #expect(await !log.commands.joined().contains("s3cret"))
         #expect(!"\(SecretFile(bytes: Array("s3cret".utf8)))".contains("s3cret"))
     }
+
+    /// A check runs every time and changes nothing; a handler runs only when a file of its role
+    /// changed on that node; `src:` copies a file of this machine byte for byte.
+    @Test func checksHandlersAndCopiedFiles() async throws {
+        let d = dir.path
+        let key = try dir.write("files/key.bin", String(decoding: [0, 1, 2, 255, 10] as [UInt8], as: UTF8.self))
+        var playbook = try Playbook.parse("""
+            roles:
+              - name: conf
+                hosts: [all]
+                files:
+                  - {template: hosts, dest: "\(d)/{{node.name}}/conf"}
+                  - {src: files/key.bin, dest: "\(d)/{{node.name}}/key", mode: "0400"}
+                commands:
+                  - {name: the node is itself, check: "test {{node.host}} = {{node.name}}"}
+                  - {name: reload, run: "echo reload >> \(d)/{{node.name}}/reloads", on_change: true}
+            """, name: "t", file: "t.yaml")
+        playbook.directory = d
+        let c = try configurator(playbook)
+        let first = try await c.run(on: target(), shells: shells())
+        #expect(first.changedSteps == 6)   // per node: 2 files + the handler
+        #expect(first.okSteps == 2)        // the checks
+        #expect(FileManager.default.contents(atPath: d + "/compute001/key") == FileManager.default.contents(atPath: key))
+        let second = try await c.run(on: target(), shells: shells())
+        #expect(second.changedSteps == 0 && second.okSteps == 6)   // 2 files and the check per node
+        #expect(try String(contentsOfFile: d + "/frontend001/reloads", encoding: .utf8) == "reload\n", "the handler ran once")
+
+        try "edited".write(toFile: d + "/compute001/conf", atomically: true, encoding: .utf8)
+        let third = try await c.run(on: target(), shells: shells())
+        #expect(third.roles.first?.nodes.first { $0.node == "compute001" }?.changed == [d + "/compute001/conf", "reload"])
+        #expect(try String(contentsOfFile: d + "/compute001/reloads", encoding: .utf8) == "reload\nreload\n")
+        #expect(try String(contentsOfFile: d + "/frontend001/reloads", encoding: .utf8) == "reload\n")
+    }
+
+    @Test func aFailedCheckNamesItsStepAndWhatItPrinted() async throws {
+        let playbook = try Playbook.parse("""
+            roles:
+              - name: sane
+                hosts: [compute]
+                commands:
+                  - {name: enough memory, check: "echo only 1 GiB on {{node.name}} >&2; exit 4"}
+                  - {name: never, run: "touch \(dir.path)/never"}
+            """, name: "t", file: "t.yaml")
+        await #expect {
+            _ = try await try configurator(playbook).run(on: target(), shells: shells())
+        } throws: { error in
+            let message = (error as? CloudcError)?.message ?? ""
+            return message.contains("compute001: role sane, step 'enough memory' exited with status 4")
+                && message.contains("only 1 GiB on compute001")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/never"))
+    }
+
+    @Test func playbookKeysAreCheckedWhereTheyAre() throws {
+        let both = #expect(throws: CloudcError.self) {
+            try Playbook.parse("roles:\n  - {name: a, hosts: [all], commands: [{name: x, run: y, check: z}]}\n", name: "t", file: "p.yaml")
+        }
+        #expect(both?.message.contains("needs exactly one of 'run' and 'check'") == true, "\(both?.message ?? "")")
+        let handlerCheck = #expect(throws: CloudcError.self) {
+            try Playbook.parse("roles:\n  - {name: a, hosts: [all], commands: [{name: x, check: z, on_change: true}]}\n", name: "t", file: "p.yaml")
+        }
+        #expect(handlerCheck?.message.contains("p.yaml:2:") == true, "\(handlerCheck?.message ?? "")")
+        let twoSources = #expect(throws: CloudcError.self) {
+            try Playbook.parse("roles:\n  - {name: a, hosts: [all], files: [{src: a, template: b, dest: /x}]}\n", name: "t", file: "p.yaml")
+        }
+        #expect(twoSources?.message.contains("exactly one of 'template', 'secret' and 'src'") == true)
+    }
 }

@@ -36,7 +36,7 @@ public struct OwnMachinesProvider: CloudProvider {
     // MARK: Checks
 
     /// Every machine the cluster would take answers, logs in, has sudo without a password,
-    /// runs Debian or Ubuntu with systemd, and is free; else nothing happens and each machine
+    /// runs Debian or Ubuntu, and is free; else nothing happens and each machine
     /// is named with what to fix.
     public func validate(_ spec: ClusterSpec) async throws {
         let resolved = try await resolveAll()
@@ -102,7 +102,6 @@ public struct OwnMachinesProvider: CloudProvider {
     static let checkScript = """
         . /etc/os-release 2>/dev/null; echo "os=$ID like=$ID_LIKE"
         if [ "$(id -u)" = 0 ]; then echo sudo=root; elif sudo -n true 2>/dev/null; then echo sudo=ok; else echo sudo=no; fi
-        [ -d /run/systemd/system ] && echo systemd=yes; true
         """
 
     /// What is wrong with one machine, or nil.
@@ -132,7 +131,6 @@ public struct OwnMachinesProvider: CloudProvider {
             return "user \(host.login.user) cannot run sudo without a password; add a line "
                 + "'\(host.login.user) ALL=(ALL) NOPASSWD:ALL' in /etc/sudoers.d/ on it, or log in as root"
         }
-        if words["systemd"] != "yes" { return "it does not run systemd, which SLURM's services need" }
         return nil
     }
 
