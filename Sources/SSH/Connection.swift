@@ -47,6 +47,12 @@ final class Connection {
 
     // MARK: Handshake and host key
 
+    /// Key exchanges, cheapest first: X25519, which libssh2 and OpenSSH share (one scalar
+    /// multiplication a side); the NIST curves and finite-field groups for servers without it.
+    /// A name libssh2 does not know is left out of what it offers.
+    static let keyExchanges = "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+        + "ecdh-sha2-nistp521,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256"
+
     private func handshake(knownHosts: KnownHosts, until limit: ContinuousClock.Instant) throws {
         // Once a host is known, ask only for the key types recorded for it (as OpenSSH does),
         // so a node with several host keys is checked against the one pinned.
@@ -56,6 +62,9 @@ final class Connection {
         let list = algorithms.joined(separator: ",")
         guard libssh2_session_method_pref(session.raw, LIBSSH2_METHOD_HOSTKEY, list) == 0 else {
             throw session.error(.internalError, "libssh2 accepts none of the host key algorithms \(list)")
+        }
+        guard libssh2_session_method_pref(session.raw, LIBSSH2_METHOD_KEX, Self.keyExchanges) == 0 else {
+            throw session.error(.internalError, "libssh2 accepts none of the key exchanges \(Self.keyExchanges)")
         }
 
         let rc = try session.retry("the SSH handshake", until: limit) {

@@ -110,4 +110,19 @@ import Testing
         let error = Fixtures.error(Fixtures.lines("clouds:", "  lab: {provider: ssh, hosts: [a], jump: 'host:99999'}"))
         #expect(error?.message.contains("is not a jump host") == true, "\(error?.message ?? "")")
     }
+
+    /// The README's own-machines example, as written there.
+    @Test func theReadmeExampleLoads() throws {
+        let readme = try String(contentsOfFile: (Fixtures.examplePath as NSString).deletingLastPathComponent + "/README.md", encoding: .utf8)
+        let start = try #require(readme.range(of: "```yaml\nclouds:\n  lab:\n    provider: ssh\n"))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let text = String(readme[readme.index(start.lowerBound, offsetBy: 8)..<end.lowerBound])
+        let spec = try Fixtures.parse(text + "setups: {slurm: {playbook: slurm}}\n").clusterSpec(template: "lab")
+        guard case .ssh(let settings) = spec.cloud.settings else {
+            Issue.record("not an ssh cloud")
+            return
+        }
+        #expect(settings.hosts.map(\.host) == ["gpu1", "gpu2", "gpu3"] && settings.user == "researcher")
+        #expect(spec.groups.map(\.hosts) == [["gpu1"], ["gpu2", "gpu3"]], "the comment's order")
+    }
 }

@@ -43,4 +43,20 @@ import Testing
         #expect(NodeRoute(state.nodes[0], in: state) == NodeRoute(address: "10.0.0.2"))
         #expect(NodeRoute(state.nodes[1], in: state) == NodeRoute(address: "10.0.0.3"))
     }
+
+    /// Own machines: each directly (or through the cloud's jump host), with the port, user and key
+    /// recorded when it joined; the frontend is no hop.
+    @Test func ownMachinesAreEachReachedAsRecorded() throws {
+        var state = Self.cluster(provider: .ssh)
+        state.spec.cloud.settings = .ssh(OwnMachinesSettings(hosts: [OwnHost(host: "gpu1"), OwnHost(host: "gpu2")]))
+        state.nodes[1].login = NodeLogin(host: "gpu2", user: "alice", port: 2222, key: "/keys/lab")
+        #expect(NodeRoute(state.nodes[0], in: state) == NodeRoute(address: "10.0.0.2"))
+        var expected = NodeRoute(address: "10.0.0.3")
+        expected.port = 2222; expected.user = "alice"; expected.key = "/keys/lab"
+        #expect(NodeRoute(state.nodes[1], in: state) == expected)
+
+        state.spec.cloud.settings = .ssh(OwnMachinesSettings(hosts: [OwnHost(host: "gpu1")], jump: "me@bastion:2200"))
+        expected.jump = "bastion"; expected.jumpPort = 2200; expected.jumpUser = "me"
+        #expect(NodeRoute(state.nodes[1], in: state) == expected)
+    }
 }
