@@ -63,16 +63,17 @@ struct RoleScript {
     /// Installs the packages not yet installed (waiting for another apt's lock).
     mutating func packages(_ names: [String]) {
         guard !names.isEmpty else { return }
-        let index = step("install " + names.joined(separator: " "))
+        let list = names.joined(separator: " ")
+        let index = step("install " + list)
         let install = "env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confold $missing"
         text += """
-            missing=''; for p in \(names.joined(separator: " ")); do
-              [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing="$missing $p"; done
+            have=" $(dpkg-query -W -f='${Package}=${db:Status-Status} ' \(list) 2>/dev/null) "; missing=''; n=0
+            for p in \(list); do case "$have" in *" $p=installed "*) n=$((n+1));; *) missing="$missing $p";; esac; done
             if [ -n "$missing" ]; then
               { \(NodeRunner.waitingForAptLocks)apt_waiting \(install) || { apt_waiting apt-get update -q && apt_waiting \(install); }; } >"$L" 2>&1 </dev/null || fail \(index) $?
               r install $missing\(record ? "; for p in $missing; do rec packages $p; done" : "")
             fi
-            r ok $(( \(names.count) - $(echo $missing | wc -w) ))
+            r ok $n
 
             """
     }
@@ -148,15 +149,23 @@ struct RoleScript {
     mutating func service(_ name: String) {
         let index = step("start \(name)")
         let q = Shell.quote(name)
+        // One systemctl asks both (a process fewer per service and node on every run), and
+        // `enable` (a reload of systemd's units) runs only where the service is not enabled yet.
+        let enabled = Self.enabledStates.map { "*\" UnitFileState=\($0) \"*" }.joined(separator: "|")
         text += """
-            \(record ? "rec services \(q)\n" : "")if systemctl is-enabled --quiet \(q) && systemctl is-active --quiet \(q); then r ok 1; else
-              { systemctl enable --quiet \(q) && systemctl restart \(q); } >"$L" 2>"$E" </dev/null
+            \(record ? "rec services \(q)\n" : "")s=" $(systemctl show -p ActiveState -p UnitFileState \(q) 2>/dev/null | tr '\\n' ' ')"
+            case "$s" in \(enabled)) en=1;; *) en=0;; esac
+            if [ $en = 1 ] && case "$s" in *" ActiveState=active "*) true;; *) false;; esac; then r ok 1; else
+              { [ $en = 1 ] || systemctl enable --quiet \(q); } >"$L" 2>"$E" </dev/null && systemctl restart \(q) >>"$L" 2>>"$E" </dev/null
               st=$?; [ $st = 0 ] || { journalctl -u \(q) -n 8 --no-pager -o cat >>"$E" 2>&1; fail \(index) $st; }
               r changed \(index); started="${started}\(name) "
             fi
 
             """
     }
+
+    /// The unit file states `systemctl is-enabled` counts as enabled.
+    static let enabledStates = ["enabled", "enabled-runtime", "static", "indirect", "generated", "alias"]
 
     /// Restarts a service when a file of this role changed, unless this run just started it.
     mutating func restart(_ name: String) {

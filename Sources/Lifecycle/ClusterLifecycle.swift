@@ -51,7 +51,8 @@ public struct ClusterLifecycle: Sendable {
                 : "Resuming the start of cluster \(name) (incarnation \(state.incarnation))")
         } else {
             // Nothing is created, not even the state file, until the cloud accepted the spec.
-            progress.report("Checking image and instance types on \(spec.cloud.name)…")
+            progress.report(provider.traits.ownMachines ? "Resolving the machines of \(spec.cloud.name)…"
+                            : "Checking image and instance types on \(spec.cloud.name)…")
             try await provider.validate(spec)
             state = ClusterState(name: name, incarnation: ClusterState.newIncarnation(), spec: spec, now: Date())
             state.spec.sshFrom = sshFrom

@@ -112,6 +112,12 @@ public final class GCEPeer: Sendable {
         _ = try await control("POST", "/_peer/expire-tokens", Data("{}".utf8))
     }
 
+    /// How many requests that change something (not GET) the peer has received, refused ones too.
+    public func mutatingRequests() async throws -> Int {
+        let data = try await control("GET", "/_peer/requests", nil)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mutating"] as? Int ?? -1
+    }
+
     /// What the peer holds, read without cloudc: instances, firewalls, disks, requestIds, counts.
     public func state() async throws -> GCEPeerState {
         let data = try await control("GET", "/_peer/state", nil)

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// `moto_server` (the EC2 emulator from PyPI's `moto[server]`) on 127.0.0.1, with signature
 /// checking, IAM authorisation and AMI / instance-type / key-pair validation on.
@@ -75,6 +78,17 @@ public final class MotoServer: Sendable {
     }
 }
 
+extension MotoServer {
+    /// How many EC2 (and IAM) actions that change something (not Describe*, Get*, List*) moto has
+    /// received, refused ones too; moto_setup.py's own count from the start.
+    public func mutatingRequests() async throws -> (count: Int, actions: [String: Int]) {
+        let url = try requireURL(endpoint + "/_peer/requests")
+        let (data, _) = try await URLSession.shared.data(from: url)
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        return (json["mutating"] as? Int ?? -1, json["actions"] as? [String: Int] ?? [:])
+    }
+}
+
 public struct EC2Inventory: Decodable, Sendable {
     public var live_instances: [String]
     public var all_instances: Int
@@ -92,4 +106,9 @@ public struct EC2Inventory: Decodable, Sendable {
 public struct PeerError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+private func requireURL(_ text: String) throws -> URL {
+    guard let url = URL(string: text) else { throw PeerError("not a URL: \(text)") }
+    return url
 }

@@ -199,6 +199,12 @@ public final class OpenStackPeer: Sendable {
         _ = try await control("POST", "/_peer/inject", ["kind": "quota", "status": status, "count": count])
     }
 
+    /// How many requests that change something (not GET) the peer has received, refused ones too.
+    public func mutatingRequests() async throws -> Int {
+        let data = try await control("GET", "/_peer/requests", nil)
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mutating"] as? Int ?? -1
+    }
+
     /// What the peer holds, read without any OpenStack client.
     public func state() async throws -> OpenStackPeerState {
         let data = try await control("GET", "/_peer/state", nil)

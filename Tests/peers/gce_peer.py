@@ -15,6 +15,13 @@ It answers as Google does, from Google's documented behaviour:
   a bearer token this peer issued. Operations, instance states and errors have Google's
   shapes.
 * ``/_peer/...``: a control API for tests (not Google's): fault injection and state.
+  ``GET /_peer/requests`` counts what the peer received (so a test can check that a dry run
+  made no mutating call): ``{"mutating": N, "total": M, "log": [[METHOD, PATH], ...]}``, the
+  log the last 200 requests, oldest first. ``total`` is every request but ``/_peer/`` ones
+  (``/token`` included); ``mutating`` every one of them whose method is not GET or HEAD, but
+  not ``POST /token`` (operations' ``POST .../wait`` does count). A request counts as it
+  arrives: one that is then refused (401/403, an invalid body, an injected fault) was still
+  made. ``POST /_peer/requests/reset`` sets the counts to zero and answers with what they were.
 
 usage: gce_peer.py --discovery .peers/compute.v1.json --accounts accounts.json \
                    --project P [--port 0] [--port-file F] [--step-seconds 0.3]
@@ -42,7 +49,7 @@ import urllib.parse
 import uuid
 
 from cloud_console import new_host_key
-from peer_http import PeerHandler, listen, serve
+from peer_http import PeerHandler, RequestCounter, SAFE_METHODS, listen, serve
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -926,6 +933,7 @@ class Peer:
         self.events = []
         self.counts = {"token_grants": 0, "token_refusals": 0, "requests": 0, "instance_inserts": 0,
                        "instances_created": 0, "firewall_inserts": 0, "faults_applied": 0}
+        self.received = RequestCounter()  # GET /_peer/requests
 
     def seed_default_firewalls(self, project):
         """The four rules a new project's default network carries (as Google documents them):
@@ -2375,6 +2383,8 @@ class Handler(PeerHandler):
             if path.startswith("/_peer/"):
                 status, payload = self.control(path, method, body)
                 return self.respond(status, payload, started)
+            # Counted before any check: a refused request was made all the same.
+            peer.received.record(method, path, mutating=method not in SAFE_METHODS and path != "/token")
             with peer.lock:
                 peer.counts["requests"] += 1
             delay = peer.take_fault(("delay",), path, method)
@@ -2456,7 +2466,7 @@ class Handler(PeerHandler):
 
     def control(self, path, method, body):
         """The test-only API: /_peer/state, /_peer/inject, /_peer/settings, /_peer/expire-tokens,
-        /_peer/images, /_peer/health."""
+        /_peer/images, /_peer/requests (and /_peer/requests/reset), /_peer/health."""
         peer = self.peer
         try:
             spec = json.loads(body or b"{}")
@@ -2467,6 +2477,10 @@ class Handler(PeerHandler):
                 return 200, {"ok": True, "discovery_revision": peer.discovery.revision}
             if path == "/_peer/state" and method == "GET":
                 return 200, peer.state()
+            if path == "/_peer/requests" and method == "GET":
+                return 200, peer.received.snapshot()
+            if path == "/_peer/requests/reset" and method == "POST":
+                return 200, peer.received.reset()
             if path == "/_peer/inject" and method == "POST":
                 faults = spec.get("faults", [spec]) if isinstance(spec, dict) else spec
                 for fault in faults:

@@ -15,11 +15,27 @@ With MOTO_PEER_KEYS_FROM_NODES=1 the keys are not made here but read from that f
 ec2_nodes.py writes with the host keys of the VM-like node behind the instance once its sshd
 answers; until then the console is empty, as while cloud-init has not printed them.
 
+``GET /_peer/requests`` (this peer's, not moto's; no signature needed, and not counted itself)
+counts the API calls moto received, so a test can check that a dry run made no mutating call:
+``{"mutating": N, "total": M, "actions": {"RunInstances": 2, ...}}``. EC2 speaks the Query
+protocol: each call's ``Action`` is read from the form body or the query string (a JSON-protocol
+call's from ``X-Amz-Target``). An action is mutating unless its name starts with ``Describe``,
+``Get`` or ``List``; one with ``DryRun=true`` counts too (a dry run must not even try). A call is
+counted as it arrives, before moto checks its signature and IAM policy: one that is refused was
+still made. Every service moto serves is counted, IAM included (moto_setup.py's CreateUser,
+PutUserPolicy and CreateAccessKey; ec2_nodes.py's calls), so tests compare counts before and
+after, or reset them first. A request without an Action counts as ``"METHOD (no Action)"``,
+mutating unless GET or HEAD; ``/moto-api/...`` (moto's own control API) is not counted.
+``POST /_peer/requests/reset`` sets the counts to zero and answers with what they were.
+
 usage: moto_peer.py [moto_server's options: -H HOST -p PORT]
 """
+import io
+import json
 import os
 import sys
 import threading
+import urllib.parse
 
 from moto import server
 from moto.core.responses import ActionResult
@@ -67,6 +83,82 @@ def get_console_output(self):
 
 
 general.General.get_console_output = get_console_output
+
+
+READ_ONLY_PREFIXES = ("Describe", "Get", "List")
+
+
+class CountRequests:
+    """WSGI middleware around moto's app: counts every API call (see the module's docstring) and
+    answers /_peer/requests itself."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.mutating = 0
+        self.total = 0
+        self.actions = {}
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_peer/"):
+            return self.control(environ, path, start_response)
+        if not path.startswith("/moto-api/"):
+            self.record(environ)
+        return self.app(environ, start_response)
+
+    def record(self, environ):
+        method = environ.get("REQUEST_METHOD", "GET")
+        params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        # The form body, read as moto reads it (then put back for moto).
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length:
+                body = environ["wsgi.input"].read(length)
+                environ["wsgi.input"] = io.BytesIO(body)
+                params.update(urllib.parse.parse_qs(body.decode("utf-8", errors="replace")))
+        action = (params.get("Action") or [None])[0]
+        if not action and environ.get("HTTP_X_AMZ_TARGET"):
+            action = environ["HTTP_X_AMZ_TARGET"].rsplit(".", 1)[-1]
+        if action:
+            mutating = not action.startswith(READ_ONLY_PREFIXES)
+        else:
+            action = f"{method} (no Action)"
+            mutating = method not in ("GET", "HEAD")
+        with self.lock:
+            self.total += 1
+            self.mutating += mutating
+            self.actions[action] = self.actions.get(action, 0) + 1
+
+    def snapshot(self, reset=False):
+        with self.lock:
+            held = {"mutating": self.mutating, "total": self.total, "actions": dict(self.actions)}
+            if reset:
+                self.mutating, self.total, self.actions = 0, 0, {}
+            return held
+
+    def control(self, environ, path, start_response):
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/_peer/requests" and method == "GET":
+            status, payload = "200 OK", self.snapshot()
+        elif path == "/_peer/requests/reset" and method == "POST":
+            status, payload = "200 OK", self.snapshot(reset=True)
+        else:
+            status, payload = "404 Not Found", {"error": f"no control route {method} {path}"}
+        data = (json.dumps(payload) + "\n").encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+
+def run_counted(host, port, app, **options):
+    run_simple(host, port, CountRequests(app), **options)
+
+
+run_simple = server.run_simple
+server.run_simple = run_counted  # moto's main hands its app to run_simple: it gets the counting one
 
 if __name__ == "__main__":
     server.main(sys.argv[1:])

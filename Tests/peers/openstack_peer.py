@@ -20,6 +20,14 @@ It answers as Nova, Neutron and Glance do, behind a real Keystone:
   refused as Neutron refuses them.
 * ``/{label}/image/v2/...``: Glance's image list and show.
 * ``/_peer/...``: a control API for tests (no token): state, settings, injected faults.
+  ``GET /_peer/requests`` counts what the peer received (so a test can check that a dry run
+  made no mutating call): ``{"mutating": N, "total": M, "log": [[METHOD, PATH], ...]}``, the
+  log the last 200 requests, oldest first. ``total`` is every request but ``/_peer/`` ones;
+  ``mutating`` every one of them whose method is not GET or HEAD. A request counts as it
+  arrives: one that is then refused (401 for its token, 400, 404, an injected fault) was still
+  made. Calls to Keystone (a client's token requests; this peer's own token validations) go to
+  keystone_peer.py, not here, and are not counted. ``POST /_peer/requests/reset`` sets the
+  counts to zero and answers with what they were.
 * With ``--nodes DIR``, every server boots as a VM-like node (vm_nodes.py: a systemd-nspawn
   machine from a stock Debian 12 image) at its fixed IP on a test bridge, with the login user of
   its image (``debian``) made with the public key of its ``key_name`` a while after sshd answers,
@@ -64,7 +72,7 @@ import urllib.request
 import uuid
 
 from cloud_console import boot_console, new_host_key
-from peer_http import PeerHandler, exit_with_parent, listen, serve
+from peer_http import PeerHandler, RequestCounter, SAFE_METHODS, exit_with_parent, listen, serve
 
 LABELS = ("public", "internal", "region-two")
 TOKEN_CACHE_SECONDS = 2.0
@@ -476,6 +484,7 @@ class Peer:
         self.token_cache = {}
         self.counts = {"server_creates": 0, "rejected_tokens": 0}
         self.requests = {label: 0 for label in LABELS}
+        self.received = RequestCounter()  # GET /_peer/requests
         self.servers = {}          # id → Server
         self.keypairs = {}         # (user_id, name) → dict
         self.security_groups = {}  # id → dict
@@ -2135,6 +2144,8 @@ class Handler(PeerHandler):
             if path.startswith("/_peer/"):
                 status, payload = self.control(path, self.command, body)
                 return self.respond(status, payload, started)
+            # Counted before any check: a refused request was made all the same.
+            peer.received.record(self.command, path, mutating=self.command not in SAFE_METHODS)
             parts = path.split("/", 3)  # "", label, service, rest
             if len(parts) < 3 or parts[1] not in LABELS or parts[2] not in ("compute", "network", "image"):
                 raise ApiError(404, {"error": "not found", "message": f"no service at {path}"})
@@ -2225,6 +2236,10 @@ class Handler(PeerHandler):
                 return 200, {"ok": True}
             if path == "/_peer/state" and method == "GET":
                 return 200, peer.state()
+            if path == "/_peer/requests" and method == "GET":
+                return 200, peer.received.snapshot()
+            if path == "/_peer/requests/reset" and method == "POST":
+                return 200, peer.received.reset()
             if path == "/_peer/settings" and method == "POST":
                 with peer.lock:
                     if "build_seconds" in spec:

@@ -3,8 +3,10 @@
 `PeerHandler` reads request bodies (chunked too, as libcurl sends them) and hands every
 method to the subclass's `handle_request`; `serve` listens on 127.0.0.1 and writes the port
 into a file once it does (renamed into place, so a reader never sees half of it).
+`RequestCounter` counts what a peer received, for its ``GET /_peer/requests``.
 """
 
+import collections
 import os
 import threading
 import time
@@ -53,6 +55,45 @@ class PeerHandler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+
+SAFE_METHODS = ("GET", "HEAD")
+
+
+class RequestCounter:
+    """The requests a peer received, for ``GET /_peer/requests`` (tests check that a dry run
+    makes no mutating call): ``{"mutating": N, "total": M, "log": [[METHOD, PATH], ...]}``, the
+    log holding the last LOG_SIZE requests, oldest first (PATH without its query). The peer
+    records each request as it arrives, before any check: one it then refuses (no or a bad
+    token, a bad body, an injected fault) still counts, since it was made. ``reset`` sets all
+    to zero and returns what it held (read and clear at once)."""
+
+    LOG_SIZE = 200
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.mutating = 0
+        self.total = 0
+        self.log = collections.deque(maxlen=self.LOG_SIZE)
+
+    def record(self, method, path, mutating):
+        with self.lock:
+            self.total += 1
+            if mutating:
+                self.mutating += 1
+            self.log.append([method, path])
+
+    def snapshot(self):
+        with self.lock:
+            return {"mutating": self.mutating, "total": self.total, "log": [list(entry) for entry in self.log]}
+
+    def reset(self):
+        with self.lock:
+            held = {"mutating": self.mutating, "total": self.total, "log": [list(entry) for entry in self.log]}
+            self.mutating = 0
+            self.total = 0
+            self.log.clear()
+            return held
 
 
 def listen(handler, port=0):

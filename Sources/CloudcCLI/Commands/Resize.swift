@@ -17,6 +17,9 @@ struct Resize: AsyncParsableCommand {
     @Flag(help: "Remove nodes without waiting for the jobs running on them.")
     var force = false
 
+    @Flag(help: "Check what the resize would add against the cloud with read-only calls, print it, and change nothing.")
+    var dryRun = false
+
     @Argument(parsing: .allUnrecognized, help: "[NAME] +N|-N GROUP")
     var words: [String] = []
 
@@ -37,10 +40,21 @@ struct Resize: AsyncParsableCommand {
         let wiring = Wiring(global)
         let context = wiring.context
         let name = try wiring.clusterName(given)
+        let command = "cloudc resize \(name) \(delta > 0 ? "+" : "")\(delta) \(group)"
+        if dryRun {
+            let (plan, removing) = try await wiring.operations.planResize(name: name, group: group, delta: delta)
+            if delta < 0 {
+                context.print("Dry run of \(command): nothing was changed.")
+                context.print("It would drain \(removing.joined(separator: ", ")) in SLURM, wait for their jobs"
+                              + (force ? " (no: --force)" : "") + ", and delete them.")
+                return
+            }
+            for line in DryRunReport.lines(plan, command: command) { context.print(line) }
+            return
+        }
         let began = Date()
         let outcome = try await wiring.operations.resize(
-            name: name, group: group, delta: delta, force: force,
-            command: "cloudc resize \(name) \(delta > 0 ? "+" : "")\(delta) \(group)")
+            name: name, group: group, delta: delta, force: force, command: command)
         for line in NodeTable.render(outcome.state.nodes) { context.print(line) }
         let count = outcome.count
         context.note(String(format: "Resized %@: group %@ has %d node(s) (%.1f s).",

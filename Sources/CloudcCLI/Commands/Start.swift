@@ -19,6 +19,9 @@ struct Start: AsyncParsableCommand {
     @Flag(help: "Create the nodes but do not configure them.")
     var noSetup = false
 
+    @Flag(help: "Check the template against the cloud with read-only calls and print what would be created; create nothing.")
+    var dryRun = false
+
     func run() async throws {
         let wiring = Wiring(global)
         let context = wiring.context
@@ -32,9 +35,16 @@ struct Start: AsyncParsableCommand {
         }
         if wiring.usesBuiltinConfig {
             wiring.progress.report("No config file (\(wiring.configPath)): using the built-in template local (1 frontend + 2 compute nodes on this machine)")
-            try await LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress)
+            if !dryRun { try await LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress) }
         }
         let name = self.name ?? template
+        if dryRun {
+            let plan = try await wiring.operations.planStart(name: name, spec: spec)
+            for line in DryRunReport.lines(plan, command: "cloudc start \(template)" + (self.name.map { " -n \($0)" } ?? "")) {
+                context.print(line)
+            }
+            return
+        }
         try await wiring.operations.start(StartRequest(name: name, spec: spec, setup: !noSetup,
                                                        command: "cloudc start \(template) -n \(name)"))
         if (try? wiring.store.names().count) ?? 0 > 1, wiring.store.currentCluster() == nil {

@@ -59,7 +59,9 @@ public struct OwnMachinesProvider: CloudProvider {
         }
         if !problems.isEmpty {
             throw CloudcError(.capacity, "not enough free machines on cloud \(cloudName): " + problems.joined(separator: "; "),
-                              fix: "stop the cluster that holds them, list more hosts, or lower the group's count")
+                              fix: "stop the cluster that holds them, list more hosts, or lower the group's count "
+                                  + "(a cluster whose state file is gone still holds its machines in \(registry.path): "
+                                  + "remove its entries there once you have cleaned them up)")
         }
         progress.report("Checking \(chosen.count) machine(s) of \(cloudName): \(chosen.map(\.host).joined(separator: ", "))")
         try await check(chosen)
