@@ -4,7 +4,7 @@ import ArgumentParser
 struct Cloudc: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudc",
-        abstract: "Personal SLURM clusters on EC2, GCE, OpenStack or this machine.",
+        abstract: "Personal SLURM clusters on EC2, GCE, OpenStack, your own machines or this machine.",
         discussion: """
         Config: $CLOUDC_HOME/config.yaml (CLOUDC_HOME defaults to ~/.cloudc), or -c PATH.
         State:  $CLOUDC_HOME/clusters/<name>.json

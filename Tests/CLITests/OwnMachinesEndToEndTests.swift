@@ -39,6 +39,13 @@ import TestSupport
             return try JSONDecoder().decode(View.self, from: Data(got.stdout.utf8))
         }
 
+        /// A machine's address, as the peer made it.
+        func address(_ host: String) throws -> String? {
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/hosts.json"))
+            let hosts = try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]]
+            return hosts?[host]?["address"] as? String
+        }
+
         /// A file of a machine's root, from this machine (the peer's nodes are its containers).
         func rootPath(_ host: String, _ path: String) throws -> String {
             let data = try Data(contentsOf: URL(fileURLWithPath: directory + "/hosts.json"))
@@ -104,6 +111,20 @@ import TestSupport
         let untouched = try await peer.view()
         #expect(untouched.hosts.values.allSatisfy { $0.cloudc_paths.isEmpty && $0.daemons.isEmpty }, "nothing was changed: \(untouched)")
         try FileManager.default.moveItem(atPath: kept, toPath: sudoers)
+
+        // Through a jump host (lab-a's sshd opens the connections to the others): a dry run checks
+        // every machine that way, and a jump host that does not answer fails the checks.
+        let config = try String(contentsOfFile: peer.directory + "/config.yaml", encoding: .utf8)
+        let labA = try #require(try peer.address("lab-a"))
+        _ = try peer.desk.write("jump.yaml", config.replacingOccurrences(
+            of: "    provider: ssh\n", with: "    provider: ssh\n    jump: researcher@\(labA)\n"))
+        let viaJump = try await peer.type("cloudc start ssh -c jump.yaml --dry-run")
+        #expect(viaJump.stdout.contains("Would add 3 node(s)."), "\(viaJump.stdout) \(viaJump.stderr)")
+        _ = try peer.desk.write("badjump.yaml", config.replacingOccurrences(
+            of: "    provider: ssh\n", with: "    provider: ssh\n    jump: researcher@\(labA):1\n"))
+        let badJump = try await peer.desk.paste("cloudc start ssh -c badjump.yaml --dry-run")
+        #expect(badJump.status != 0 && badJump.stderr.contains("\(labA):1"), "\(badJump.stderr)")
+        #expect(try await clusters(peer).isEmpty, "a dry run records nothing")
 
         var began = Date()
         let start = try await peer.type("cloudc start ssh")
