@@ -39,7 +39,6 @@ let package = Package(
         .target(name: "Configurator", dependencies: [
             "CloudcCore", "SSH",
             .product(name: "Yams", package: "Yams"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Runs experiments on a cluster: parameter grids, the slurm and local executors, harvesting.
         .target(name: "Executors", dependencies: [

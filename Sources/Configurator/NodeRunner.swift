@@ -1,5 +1,4 @@
 import CloudcCore
-import Crypto
 import Foundation
 import SSH
 

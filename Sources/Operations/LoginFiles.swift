@@ -4,6 +4,12 @@ import SSH
 
 /// The login's key files, read the way every operation reads them.
 extension Operations {
+    /// The public key a start or grow gives the cloud's new nodes; none for own machines, which
+    /// already let their users in.
+    func publicKey(for spec: ClusterSpec) throws -> String {
+        spec.cloud.provider == .ssh ? "" : try readPublicKey(spec.login)
+    }
+
     /// The key a node is logged into with: its own (an own machine's), else the login's.
     public func identity(_ login: LoginSpec, route: NodeRoute?) -> SSHIdentity {
         route?.key.map { SSHIdentity(privateKeyPath: expandTilde($0)) } ?? identity(login)

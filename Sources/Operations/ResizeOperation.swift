@@ -62,7 +62,7 @@ extension Operations {
     func carryOut(_ record: ResizeRecord, _ state: inout ClusterState, provider: any CloudProvider) async throws {
         let lifecycle = self.lifecycle(provider)
         if record.delta > 0 {
-            try await lifecycle.grow(&state, group: record.group, to: record.count, publicKey: try readPublicKey(state.spec.login))
+            try await lifecycle.grow(&state, group: record.group, to: record.count, publicKey: try publicKey(for: state.spec))
             Failpoint.kill(at: "resize.before-setup")
             if record.configured { try await runSetup(&state, traits: provider.traits) }
         } else {
@@ -70,7 +70,7 @@ extension Operations {
             let names = removing.map(\.name).sorted()
             if record.configured, !names.isEmpty, let frontend = state.frontend {
                 try await withSession(to: frontend, of: state) { session in
-                    let slurm = SlurmControl(frontend: session, sudo: state.spec.login.user != "root")
+                    let slurm = SlurmControl(frontend: session, sudo: (frontend.login?.user ?? state.spec.login.user) != "root")
                     // Run again, some of them may already be out of slurm.conf.
                     let listed = try await slurm.knownNodes().intersection(names).sorted()
                     if !listed.isEmpty {

@@ -27,8 +27,7 @@ extension Operations {
     @discardableResult
     public func start(_ request: StartRequest) async throws -> ClusterState {
         try StateStore.validate(name: request.name)
-        // Own machines already let their users in: no key goes to them.
-        let publicKey = request.spec.cloud.provider == .ssh ? "" : try readPublicKey(request.spec.login)
+        let publicKey = try publicKey(for: request.spec)
         let began = Date()
         let provider = try clouds.provider(request.spec.cloud)
         let lifecycle = self.lifecycle(provider)

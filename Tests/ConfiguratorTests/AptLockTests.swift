@@ -25,7 +25,9 @@ import TestSupport
     }
 
     static func run(_ apt: String) throws -> Run {
-        try Run.program("/bin/sh", ["-c", NodeRunner.waitingForAptLocks + "apt_waiting \(apt) install -y munge"],
+        // Read by sh, not executed: a file just written may still be open in a child another test
+        // forked meanwhile, and executing it would fail with "Text file busy".
+        try Run.program("/bin/sh", ["-c", NodeRunner.waitingForAptLocks + "apt_waiting sh \(apt) install -y munge"],
                         environment: ["APT_LOCK_PAUSE": "0.05", "PATH": "/usr/bin:/bin"])
     }
 

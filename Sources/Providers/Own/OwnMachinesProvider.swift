@@ -111,7 +111,13 @@ public struct OwnMachinesProvider: CloudProvider {
         let output: String
         do {
             let session = try await connect(host)
-            let result = try await session.exec("sh -c " + Shell.quote(Self.checkScript))
+            let result: ExecResult
+            do {
+                result = try await session.exec("sh -c " + Shell.quote(Self.checkScript))
+            } catch {
+                await session.close()
+                throw error
+            }
             await session.close()
             output = result.stdout
         } catch let error as CloudcError {
