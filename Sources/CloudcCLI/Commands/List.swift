@@ -87,7 +87,8 @@ struct ListTemplates: AsyncParsableCommand {
             guard let template = config.clusters[name] else { continue }
             let provider = config.clouds[template.cloud]?.provider.rawValue ?? "?"
             let groups = template.groups.map { group -> String in
-                var text = "\(group.count) \(group.name) (\(group.flavor)"
+                // Own machines are what they are: the group says which it takes.
+                var text = "\(group.count) \(group.name) (" + (group.hosts.map { "from " + $0.joined(separator: " ") } ?? group.flavor)
                 if let gpus = group.gpus { text += ", \(gpus.count)×\(gpus.type ?? "GPU")" }
                 if group.spot { text += ", spot" }
                 return text + ")"
