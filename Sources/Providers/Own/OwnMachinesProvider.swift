@@ -45,11 +45,11 @@ public struct OwnMachinesProvider: CloudProvider {
         var problems: [String] = []
         for group in spec.groups {
             let free = pool(for: group).compactMap { resolved[$0] }.filter { host in
-                !chosen.contains(host) && !leases.contains { $0.address == host.address && $0.port == host.login.port }
+                !chosen.contains(host) && OwnMachinesRegistry.lease(of: host, in: leases) == nil
             }
             if free.count < group.count {
                 let held = pool(for: group).compactMap { name in
-                    resolved[name].flatMap { host in leases.first { $0.address == host.address && $0.port == host.login.port } }
+                    resolved[name].flatMap { host in OwnMachinesRegistry.lease(of: host, in: leases) }
                         .map { "\(name) (cluster \($0.cluster))" }
                 }
                 problems.append("group \(group.name) needs \(group.count) machine(s) and \(free.count) are free"
@@ -73,11 +73,11 @@ public struct OwnMachinesProvider: CloudProvider {
         let leases = try registry.read()
         let pool = pool(for: group)
         let free = pool.compactMap { resolved[$0] }.filter { host in
-            !leases.contains { $0.address == host.address && $0.port == host.login.port }
+            OwnMachinesRegistry.lease(of: host, in: leases) == nil
         }
         guard free.count >= count else {
             let held = pool.compactMap { name in
-                resolved[name].flatMap { host in leases.first { $0.address == host.address && $0.port == host.login.port } }
+                resolved[name].flatMap { host in OwnMachinesRegistry.lease(of: host, in: leases) }
                     .map { "\(name) (\($0.cluster == cluster ? "this cluster's \($0.node)" : "cluster \($0.cluster)"))" }
             }
             throw CloudcError(.capacity, "no free machine left in group \(group.name) of cloud \(cloudName) for \(count) more node(s)"
@@ -186,8 +186,9 @@ public struct OwnMachinesProvider: CloudProvider {
 
     public func exists(_ resource: ResourceRecord) async throws -> Bool { false }
 
-    /// Leases a free host of the group for each node (the same one again on a repeat), checking
-    /// the ones it has not checked before.
+    /// Leases a free host of the group for each node (the same one again on a repeat). The
+    /// machines were checked before anything was recorded: by `validate` (start) or
+    /// `validateGrowth` (resize), which choose the same free machines in the same order.
     public func launch(_ request: LaunchRequest) async throws -> [CloudInstance] {
         let resolved = try await resolveAll()
         let leased: [OwnMachinesRegistry.Lease] = try await registry.update { leases in
@@ -199,7 +200,7 @@ public struct OwnMachinesProvider: CloudProvider {
                     continue
                 }
                 let free = pool(for: request.group).compactMap { resolved[$0] }.first { host in
-                    !leases.contains { $0.address == host.address && $0.port == host.login.port }
+                    OwnMachinesRegistry.lease(of: host, in: leases) == nil
                         && !fresh.contains(host)
                 }
                 guard let host = free else {
@@ -210,10 +211,6 @@ public struct OwnMachinesProvider: CloudProvider {
                 mine.append(OwnMachinesRegistry.Lease(cloud: cloudName, host: host.host, address: host.address, port: host.login.port,
                                                       cluster: request.cluster, incarnation: request.incarnation, node: node,
                                                       group: request.group.name, token: request.token, login: host.login))
-            }
-            if !fresh.isEmpty {
-                progress.report("Checking \(fresh.map(\.host).joined(separator: ", "))")
-                try await check(fresh)
             }
             leases += mine.filter { lease in !leases.contains(lease) }
             return mine

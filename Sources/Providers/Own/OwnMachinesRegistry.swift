@@ -20,6 +20,12 @@ struct OwnMachinesRegistry: Sendable {
 
     let path: String
 
+    /// The lease that holds a machine, by the machine itself (address and port), whatever name
+    /// or cloud lists it.
+    static func lease(of host: ResolvedHost, in leases: [Lease]) -> Lease? {
+        leases.first { $0.address == host.address && $0.port == host.login.port }
+    }
+
     var lockPath: String { path + ".lock" }
 
     func read() throws -> [Lease] {
