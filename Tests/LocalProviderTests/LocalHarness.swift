@@ -167,6 +167,22 @@ enum HostView {
         }
     }
 
+    /// The cgroup (of the unified hierarchy, as /proc/PID/cgroup says) of each node's init: the
+    /// child of a systemd-nspawn whose command line names `path`.
+    static func nodeInitCgroups(under path: String) -> [String] {
+        let pids = entries("/proc").compactMap { pid_t($0) }
+        let nspawns = Set(pids.filter { pid in
+            let line = (ProcFile.data("/proc/\(pid)/cmdline") ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return line.first?.hasSuffix("systemd-nspawn") == true && line.contains { $0.contains(path) }
+        })
+        return pids.compactMap { pid in
+            guard let stat = ProcFile.text("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")"),
+                  let parent = stat[stat.index(after: close)...].split(separator: " ").dropFirst().first.flatMap({ pid_t($0) }),
+                  nspawns.contains(parent) else { return nil }
+            return ProcFile.text("/proc/\(pid)/cgroup")?.split(separator: "\n").first { $0.hasPrefix("0::") }.map(String.init)
+        }
+    }
+
     /// The processes that have `path` as their root (compared by device and inode).
     static func processes(rootedAt path: String) -> [pid_t] {
         var target = stat()

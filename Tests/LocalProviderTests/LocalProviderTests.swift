@@ -87,6 +87,10 @@ struct LocalProviderTests {
             #expect(try await cluster.sshOK(c2, "cat /home/cloudc-probe") == "shared")
             #expect(try await cluster.sshOK(f, "cat /home/cloudc-probe") == "shared")
             #expect(FileManager.default.fileExists(atPath: home + "/cloudc-probe"))
+            // Each node's systemd has a cgroup of its own, else the nodes' systemds manage one
+            // another's services (munge failed to start with status=219/CGROUP).
+            let cgroups = HostView.nodeInitCgroups(under: root)
+            #expect(cgroups.count == 3 && Set(cgroups).count == 3, "\(cgroups)")
             // Nodes reach each other over the bridge.
             _ = try await cluster.sshOK(c2, "ping -c1 -W2 \(f) >/dev/null 2>&1 || (exec 3<>/dev/tcp/\(f)/22)")
 
@@ -124,6 +128,8 @@ struct LocalProviderTests {
         #expect(!links.contains { $0.contains(bridge) })
         #expect(!links.contains { line in ids.contains { line.contains("vb-\($0)") } })
         #expect(HostView.entries(root).isEmpty, "left under the root: \(HostView.entries(root))")
+        let cgroups = NodeCgroup.hierarchies().flatMap { mount in ids.map { mount + "/" + NodeCgroup.relativePath($0) } }
+        #expect(!cgroups.isEmpty && !cgroups.contains { FileManager.default.fileExists(atPath: $0) }, "a node's cgroup is left")
     }
 
     @Test func loginUserHasOneUIDSudoAndItsHomeOnEveryNode() async throws {

@@ -426,6 +426,7 @@ public struct LocalProvider: CloudProvider {
             }
             try await unmount(files.root)
         }
+        await NodeCgroup.remove(metadata.id)
         try await remove(files)
         removeClusterDirectoryIfUnused(((files.directory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent)
     }

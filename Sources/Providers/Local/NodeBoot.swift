@@ -50,8 +50,9 @@ struct NodeBoot: Sendable {
         try await login.install(in: files.root, publicKey: publicKey, commands: commands)
 
         unlink(files.pidPath)
+        let cgroups = NodeCgroup.hierarchies().map { $0 + "/" + NodeCgroup.relativePath(metadata.id) }
         try await commands.run("setsid", ["-f", "bash", "-c", Self.daemonScript, "bash", files.pidPath, files.logPath,
-                                          "systemd-nspawn", "--boot", "--directory=\(files.root)",
+                                          String(cgroups.count)] + cgroups + ["systemd-nspawn", "--boot", "--directory=\(files.root)",
                                           "--machine=\(metadata.id)", "--hostname=\(metadata.node)",
                                           "--network-bridge=\(metadata.bridge)", "--bind=\(home):/home",
                                           "--register=no", "--keep-unit", "--console=passive"])
@@ -71,13 +72,18 @@ struct NodeBoot: Sendable {
         }
     }
 
-    /// Runs `$3…` as a daemon: writes its pid to `$1`, its output to `$2`, and closes every other
-    /// inherited descriptor first. Foundation.Process learns that a child exited from the end of
-    /// a socket the child inherits; a daemon that kept it would hold `setsid` unreaped forever.
-    /// (bash, not sh: dash cannot close descriptors above 9.)
+    /// Runs a command as a daemon: writes its pid to `$1`, its output to `$2`, closes every other
+    /// inherited descriptor, moves into the `$3` cgroups that follow (the node's own, see
+    /// `NodeCgroup`), then runs the rest. Foundation.Process learns that a child exited from the
+    /// end of a socket the child inherits; a daemon that kept it would hold `setsid` unreaped
+    /// forever. (bash, not sh: dash cannot close descriptors above 9.)
     static let daemonScript = """
-        echo $$ > "$1"; log=$2; shift 2
+        echo $$ > "$1"; log=$2; n=$3; shift 3
         for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+        while [ "$n" -gt 0 ]; do
+          { mkdir -p "$1" && echo $$ > "$1/cgroup.procs"; } 2>"$log" || { echo "cannot give the node its own cgroup $1" >>"$log"; exit 1; }
+          shift; n=$((n - 1))
+        done
         exec "$@" > "$log" 2>&1 < /dev/null
         """
 
