@@ -14,6 +14,18 @@ It answers as Google does, from Google's documented behaviour:
   fetch-compute-discovery.sh), then against Google's semantic rules. Every request needs
   a bearer token this peer issued. Operations, instance states and errors have Google's
   shapes.
+* ``GET /v1/services/{serviceId}/skus``: the Cloud Billing Catalog API's services.skus.list
+  (cloudbilling.googleapis.com serves it at this path), for Compute Engine
+  (``6F81-5844-456A``) only; gce_billing.py holds the catalogue and the method. Query
+  parameters ``currencyCode`` (ISO 4217, default USD; a fixed rate per currency, given as
+  ``currencyConversionRate``), ``pageSize`` (default and maximum 5000; more is coerced to 5000,
+  less than 0 is INVALID_ARGUMENT), ``pageToken`` (only the ``nextPageToken``s this peer issued,
+  for the same service, currency and time range), ``startTime``/``endTime`` (both or neither;
+  the pricing's ``effectiveTime`` is the start). Needs a bearer token this peer issued with
+  one of the scopes cloud-billing.readonly, cloud-billing or cloud-platform (the compute scope
+  alone: 403 ACCESS_TOKEN_SCOPE_INSUFFICIENT). An unknown service: 404 NOT_FOUND; another
+  method or path under ``/v1/``: 404 "Method not found.". Errors have the one-platform shape
+  ``{"error": {"code", "message", "status", "details"?}}`` (no ``errors`` array).
 * ``/_peer/...``: a control API for tests (not Google's): fault injection and state.
   ``GET /_peer/requests`` counts what the peer received (so a test can check that a dry run
   made no mutating call): ``{"mutating": N, "total": M, "log": [[METHOD, PATH], ...]}``, the
@@ -48,6 +60,7 @@ import unicodedata
 import urllib.parse
 import uuid
 
+import gce_billing
 from cloud_console import new_host_key
 from peer_http import PeerHandler, RequestCounter, SAFE_METHODS, listen, serve
 
@@ -934,6 +947,10 @@ class Peer:
         self.counts = {"token_grants": 0, "token_refusals": 0, "requests": 0, "instance_inserts": 0,
                        "instances_created": 0, "firewall_inserts": 0, "faults_applied": 0}
         self.received = RequestCounter()  # GET /_peer/requests
+        # The Cloud Billing Catalog (GET /v1/services/{service}/skus): the SKUs of this peer's regions.
+        self.billing = gce_billing.Catalog(
+            list(REGIONS), {name: {ZONE_REGION[z] for z in spec[3]} for name, spec in ACCELERATOR_TYPES.items()},
+            select_fields=lambda result, text: select_fields(result, parse_fields(text)))
 
     def seed_default_firewalls(self, project):
         """The four rules a new project's default network carries (as Google documents them):
@@ -1084,17 +1101,35 @@ class Peer:
         token, lifetime = self.issue_token(user.get("email", "user@example.com"), scopes)
         return {"access_token": token, "expires_in": lifetime, "scope": " ".join(scopes), "token_type": "Bearer"}
 
-    def authenticate(self, header):
+    def bearer(self, header):
+        """The token record an Authorization header names, or why not: "missing", "invalid", "expired"."""
         if not header:
-            raise unauthenticated(missing=True)
+            return None, "missing"
         m = re.fullmatch(r"Bearer\s+(\S+)", header.strip())
         if not m:
-            raise unauthenticated(missing=False)
+            return None, "invalid"
         with self.lock:
             token = self.tokens.get(m.group(1))
-        if token is None or token["expires"] <= time.time():
-            raise unauthenticated(missing=False)
+        if token is None:
+            return None, "invalid"
+        if token["expires"] <= time.time():
+            return None, "expired"
+        return token, None
+
+    def authenticate(self, header):
+        token, why = self.bearer(header)
+        if token is None:
+            raise unauthenticated(missing=why == "missing")
         return token
+
+    def billing_request(self, http_method, path, query_string, authorization):
+        """The Cloud Billing Catalog API (gce_billing.py): its answer, or a gce_billing.RpcError."""
+        def authorize(method_id):
+            token, why = self.bearer(authorization)
+            if token is None:
+                raise gce_billing.unauthenticated(why, method_id)
+            return token
+        return self.billing.handle(http_method, path, query_string, authorize)
 
     # ----- faults
 
@@ -2408,8 +2443,13 @@ class Handler(PeerHandler):
                 result = peer.compute(method, path[len(COMPUTE_PREFIX):], query, body, self.headers.get("Authorization"),
                                       self.headers.get("Content-Type"))
                 return self.respond(200, result, started, drop=drop)
+            if peer.billing.routes(path):
+                if fault:
+                    raise gce_billing.FAULTS[fault["status"]]()
+                result = peer.billing_request(method, path, query, self.headers.get("Authorization"))
+                return self.respond(200, result, started, drop=drop)
             raise ApiError(404, "notFound", f"The requested URL {path} was not found on this server.")
-        except ApiError as error:
+        except (ApiError, gce_billing.RpcError) as error:
             self.respond(error.code, error.body(), started, headers=error.headers, drop=drop)
         except OAuthError as error:
             self.respond(error.code, {"error": error.error, "error_description": error.description}, started, drop=drop)

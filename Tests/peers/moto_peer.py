@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""moto_server (a local EC2), with one answer made the way real EC2 gives it.
+"""moto_server (a local EC2), with one answer made the way real EC2 gives it, and the AWS Price
+List Query API's GetProducts, which moto lacks.
 
 moto answers GetConsoleOutput for every instance with the same 2006 kernel log. Real EC2 hands
 back the instance's own console, where cloud-init prints the instance's SSH host keys near the
@@ -28,6 +29,11 @@ after, or reset them first. A request without an Action counts as ``"METHOD (no 
 mutating unless GET or HEAD; ``/moto-api/...`` (moto's own control API) is not counted.
 ``POST /_peer/requests/reset`` sets the counts to zero and answers with what they were.
 
+A request whose ``X-Amz-Target`` starts with ``AWSPriceListService.`` (the ``pricing`` service,
+JSON 1.1, SigV4 with moto's IAM keys) is counted as above (GetProducts is not mutating), then
+answered by aws_pricing.py from aws_price_list.py's EC2 products, not by moto: same host and port,
+so a client's endpoint serves both EC2 and its prices.
+
 usage: moto_peer.py [moto_server's options: -H HOST -p PORT]
 """
 import io
@@ -43,6 +49,7 @@ from moto.core.utils import utcnow
 from moto.ec2.responses import general
 from moto.ec2.utils import Base64EncodedString
 
+import aws_pricing
 from cloud_console import boot_console, new_host_key
 
 KEYS_DIR = os.environ.get("MOTO_PEER_HOST_KEYS")
@@ -89,8 +96,8 @@ READ_ONLY_PREFIXES = ("Describe", "Get", "List")
 
 
 class CountRequests:
-    """WSGI middleware around moto's app: counts every API call (see the module's docstring) and
-    answers /_peer/requests itself."""
+    """WSGI middleware around moto's app: counts every API call (see the module's docstring),
+    answers /_peer/requests itself and hands the Price List's calls to aws_pricing."""
 
     def __init__(self, app):
         self.app = app
@@ -105,6 +112,8 @@ class CountRequests:
             return self.control(environ, path, start_response)
         if not path.startswith("/moto-api/"):
             self.record(environ)
+        if aws_pricing.handles(environ):
+            return aws_pricing.handle(environ, start_response)
         return self.app(environ, start_response)
 
     def record(self, environ):

@@ -15,7 +15,8 @@ struct List: AsyncParsableCommand {
             return
         }
         let current = wiring.store.currentCluster()
-        var table = Table(header: ["NAME", "TEMPLATE", "CLOUD", "NODES", "STATE", "SETUP"])
+        var table = Table(header: ["NAME", "TEMPLATE", "CLOUD", "NODES", "STATE", "SETUP", "COST/HOUR", "SO FAR"])
+        let now = Date()
         for name in names {
             let marker = name == current ? "*" : ""
             do {
@@ -23,10 +24,11 @@ struct List: AsyncParsableCommand {
                 let groups = state.spec.groups.map { group in "\(state.nodes.filter { $0.group == group.name }.count) \(group.name)" }
                 // pending: nodes not (yet, or no longer all) configured; run `cloudc setup`.
                 let setup = state.spec.setup == nil ? "-" : state.setupCompletedAt == nil ? "pending" : "done"
+                let cost = ClusterCost(state: state, costs: wiring.costs(for: state.spec.cloud, now: now), now: now)
                 table.rows.append([name + marker, state.spec.template, "\(state.spec.cloud.name) (\(state.spec.cloud.provider.rawValue))",
-                                   groups.joined(separator: ", "), state.phase.rawValue, setup])
+                                   groups.joined(separator: ", "), state.phase.rawValue, setup, cost.perHourCell, cost.soFarCell])
             } catch {
-                table.rows.append([name + marker, "?", "?", "?", "unreadable: see cloudc list-nodes \(name)", "?"])
+                table.rows.append([name + marker, "?", "?", "?", "unreadable: see cloudc list-nodes \(name)", "?", "?", "?"])
             }
         }
         for line in table.render() { wiring.context.print(line) }

@@ -49,7 +49,13 @@ struct Resize: AsyncParsableCommand {
                               + (force ? " (no: --force)" : "") + ", and delete them.")
                 return
             }
-            for line in DryRunReport.lines(plan, command: command) { context.print(line) }
+            let state = try wiring.loadState(name)
+            let groups = state.spec.groups.map { spec in
+                (group: spec, count: state.nodes.filter { $0.group == spec.name }.count + (spec.name == group ? delta : 0))
+            }
+            for line in DryRunReport.lines(plan, command: command, costs: wiring.costs(for: state.spec.cloud), cluster: groups) {
+                context.print(line)
+            }
             return
         }
         let began = Date()

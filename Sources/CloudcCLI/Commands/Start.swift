@@ -40,11 +40,16 @@ struct Start: AsyncParsableCommand {
         let name = self.name ?? template
         if dryRun {
             let plan = try await wiring.operations.planStart(name: name, spec: spec)
-            for line in DryRunReport.lines(plan, command: "cloudc start \(template)" + (self.name.map { " -n \($0)" } ?? "")) {
+            let groups = spec.groups.map { (group: $0, count: $0.count) }
+            for line in DryRunReport.lines(plan, command: "cloudc start \(template)" + (self.name.map { " -n \($0)" } ?? ""),
+                                           costs: wiring.costs(for: spec.cloud), cluster: groups) {
                 context.print(line)
             }
             return
         }
+        let nodes = spec.groups.reduce(0) { $0 + $1.count }
+        let costs = wiring.costs(for: spec.cloud)
+        wiring.progress.report(costs.sentence(costs.total(spec.groups.map { (group: $0, count: $0.count) }), what: "its \(nodes) node(s)"))
         try await wiring.operations.start(StartRequest(name: name, spec: spec, setup: !noSetup,
                                                        command: "cloudc start \(template) -n \(name)"))
         if (try? wiring.store.names().count) ?? 0 > 1, wiring.store.currentCluster() == nil {

@@ -114,13 +114,23 @@ public struct GCEClient: Sendable {
 
     /// Every instance of `zone` matching `filter`, all pages.
     public func instances(zone: String, filter: String) async throws -> [JSONValue] {
+        try await pages("instances.list", zonePath(zone, "instances"), query: [("filter", filter), ("maxResults", "500")])
+    }
+
+    /// Every machine type of `zone`.
+    public func machineTypes(zone: String) async throws -> [JSONValue] {
+        try await pages("machineTypes.list", zonePath(zone, "machineTypes"), query: [("maxResults", "500")])
+    }
+
+    /// A list call's `items` (or `listKey`), page after page until no `nextPageToken`.
+    public func pages(_ name: String, _ path: String, query: [(String, String)], listKey: String = "items") async throws -> [JSONValue] {
         var found: [JSONValue] = []
         var pageToken: String?
         repeat {
-            var query = [("filter", filter), ("maxResults", "500")]
-            if let pageToken { query.append(("pageToken", pageToken)) }
-            let page = try await call("instances.list", "GET", zonePath(zone, "instances"), query: query)
-            found += page["items"]?.items ?? []
+            var pageQuery = query
+            if let pageToken { pageQuery.append(("pageToken", pageToken)) }
+            let page = try await call(name, "GET", path, query: pageQuery)
+            found += page[listKey]?.items ?? []
             pageToken = page["nextPageToken"]?.string.flatMap { $0.isEmpty ? nil : $0 }
         } while pageToken != nil
         return found

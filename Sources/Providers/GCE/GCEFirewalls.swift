@@ -30,7 +30,7 @@ extension GCEProvider {
     }
 
     /// `us-central1-a` → `us-central1`.
-    static func region(of zone: String) -> String {
+    public static func region(of zone: String) -> String {
         guard let dash = zone.lastIndex(of: "-") else { return zone }
         return String(zone[..<dash])
     }

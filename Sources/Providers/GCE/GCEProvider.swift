@@ -7,7 +7,7 @@ import Foundation
 /// `cloudc-incarnation` and `cloudc-launch` and the cluster's network tag, so a cluster can
 /// always be found again from the cloud alone. An instance's id is `<zone>/<name>`.
 public struct GCEProvider: CloudProvider {
-    let client: GCEClient
+    public let client: GCEClient
     let settings: GCESettings
     let credentialsSource: String
     let progress: any ProgressSink

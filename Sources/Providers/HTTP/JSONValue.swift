@@ -88,6 +88,15 @@ public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible,
         }
     }
 
+    /// A number with its fraction, or a string holding one (Google's int64 and Money units).
+    public var number: Double? {
+        switch self {
+        case .number(let value): return value
+        case .string(let value): return Double(value)
+        default: return nil
+        }
+    }
+
     public var bool: Bool? {
         if case .bool(let value) = self { return value }
         return nil
