@@ -42,6 +42,14 @@ import TestSupport
         }
     }
 
+    /// The Price List peer itself, checked with boto3 (AWS's own SDK): signatures recomputed with
+    /// botocore, the model's input limits, filters, paging, tokens, IAM.
+    @Test func thePriceListPeerAnswersAsAWSDoesToBoto3() async throws {
+        let run = try await Run.programOffPool("/usr/bin/env", ["python3", Paths.peers + "/test_aws_pricing.py"])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stderr.contains("Ran 12 tests") && run.stderr.contains("OK"), "\(run.stderr)")
+    }
+
     @Test func pricesRefusedByIAMAreSaidAndKeepNoCache() async throws {
         try await MotoServer.with(denied: ["pricing:GetProducts"]) { moto in
             let user = try UserMachine(moto: moto, config: ec2Config())
