@@ -130,6 +130,11 @@ public protocol CloudProvider: Sendable {
     /// the cloud still reports.
     func instances(cluster: String, incarnation: String?) async throws -> [CloudInstance]
 
+    /// The incarnations (starts) of cluster `cluster` the cloud still holds anything of:
+    /// instances by their tags, and resources by their names. What `stop` finds when the
+    /// state file is gone.
+    func incarnations(of cluster: String) async throws -> Set<String>
+
     /// Tags an instance with its node name (for instances a cut-short launch left unnamed).
     func assign(node: String, cluster: String, instanceID: String) async throws
 
@@ -152,6 +157,25 @@ public protocol CloudProvider: Sendable {
 }
 
 extension CloudProvider {
+    /// From the instances alone (a cloud whose resources all go with its instances).
+    public func incarnations(of cluster: String) async throws -> Set<String> {
+        Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
+    }
+
+    /// The incarnation of `cluster` a resource named `name` was planned for (the names embed
+    /// it, each provider in its own way), nil for a name no start of that cluster would give.
+    public func incarnation(ofResourceNamed name: String, cluster: String) -> String? {
+        let characters = Array(name)
+        guard characters.count >= 12 else { return nil }
+        for start in 0...(characters.count - 12) {
+            let candidate = String(characters[start..<start + 12])
+            guard candidate.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { continue }
+            let probe = AccessRequest(cluster: cluster, incarnation: candidate, sshFrom: "", publicKey: "", loginUser: "")
+            if plannedResources(for: probe).contains(where: { $0.name == name }) { return candidate }
+        }
+        return nil
+    }
+
     /// A cloud makes what it is asked for, or says at launch why not (quota, capacity).
     public func validateGrowth(of group: NodeGroupSpec, by count: Int, cluster: String) async throws {}
 

@@ -117,6 +117,11 @@ public struct GCEClient: Sendable {
         try await pages("instances.list", zonePath(zone, "instances"), query: [("filter", filter), ("maxResults", "500")])
     }
 
+    /// Every firewall rule of the project.
+    public func firewalls() async throws -> [JSONValue] {
+        try await pages("firewalls.list", projectPath("global/firewalls"), query: [("maxResults", "500")])
+    }
+
     /// Every machine type of `zone`.
     public func machineTypes(zone: String) async throws -> [JSONValue] {
         try await pages("machineTypes.list", zonePath(zone, "machineTypes"), query: [("maxResults", "500")])

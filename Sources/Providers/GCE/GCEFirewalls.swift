@@ -29,6 +29,17 @@ extension GCEProvider {
         return "projects/\(project)/regions/\(Self.region(of: zone))/subnetworks/\(name)"
     }
 
+    /// The instances' incarnations, and those in the names of the cluster's firewall rules,
+    /// which outlive the instances.
+    public func incarnations(of cluster: String) async throws -> Set<String> {
+        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
+        for rule in try await client.firewalls() {
+            if let name = rule["name"]?.string, name.hasPrefix("cloudc-"),
+               let incarnation = incarnation(ofResourceNamed: name, cluster: cluster) { found.insert(incarnation) }
+        }
+        return found
+    }
+
     /// `us-central1-a` → `us-central1`.
     public static func region(of zone: String) -> String {
         guard let dash = zone.lastIndex(of: "-") else { return zone }

@@ -348,6 +348,17 @@ public struct LocalProvider: CloudProvider {
         return claimed
     }
 
+    /// The instances' incarnations and the cluster folders `<root>/<cluster>-<incarnation>` (its
+    /// home outlives its nodes).
+    public func incarnations(of cluster: String) async throws -> Set<String> {
+        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: layout.root)) ?? [] where entry.hasPrefix(cluster + "-") {
+            let incarnation = String(entry.dropFirst(cluster.count + 1))
+            if incarnation.count == 12, incarnation.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) { found.insert(incarnation) }
+        }
+        return found
+    }
+
     public func instances(cluster: String, incarnation: String?) async throws -> [CloudInstance] {
         layout.nodes(cluster: cluster, incarnation: incarnation).map { Self.instance($0.files, $0.metadata) }
     }
