@@ -236,6 +236,11 @@ public struct OpenStackClient: Sendable {
         try await call(.network, "GET", "networks")["networks"]?.items ?? []
     }
 
+    /// Every security group the project sees.
+    public func securityGroups() async throws -> [JSONValue] {
+        try await call(.network, "GET", "security-groups")["security_groups"]?.items ?? []
+    }
+
     public func securityGroups(named name: String) async throws -> [JSONValue] {
         try await call(.network, "GET", "security-groups", query: [("name", name)])["security_groups"]?.items ?? []
     }

@@ -177,6 +177,17 @@ public struct OpenStackProvider: CloudProvider {
 
     // MARK: access resources
 
+    /// The servers' incarnations, and those in the names of the cluster's security groups,
+    /// which outlive the servers (the key pair and floating IPs are then found by their names).
+    public func incarnations(of cluster: String) async throws -> Set<String> {
+        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
+        for group in try await client.securityGroups() {
+            if let name = group["name"]?.string, name.hasPrefix("cloudc-"),
+               let incarnation = incarnation(ofResourceNamed: name, cluster: cluster) { found.insert(incarnation) }
+        }
+        return found
+    }
+
     public func plannedResources(for request: AccessRequest) -> [ResourceRecord] {
         let name = OpenStackNames.accessName(cluster: request.cluster, incarnation: request.incarnation)
         var planned = [ResourceRecord(kind: .keyPair, name: name), ResourceRecord(kind: .securityGroup, name: name),
