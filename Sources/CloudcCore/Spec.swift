@@ -287,13 +287,16 @@ public struct ClusterSpec: Sendable, Codable, Equatable {
     /// The nodes' image or cloud already shares /home among them (a Filestore mount, an image
     /// that mounts one): setup serves and mounts none. nil (older states): false.
     public var sharedHome: Bool?
+    /// Minutes of idleness (no job, nobody logged in) after which the cluster powers itself
+    /// off; nil: never.
+    public var autostop: Int?
 
     public init(template: String, cloud: CloudSpec, login: LoginSpec, setup: SetupSpec? = nil,
                 image: String, sshFrom: String? = nil, groups: [NodeGroupSpec], executor: ExecutorKind? = nil,
-                sharedHome: Bool? = nil) {
+                sharedHome: Bool? = nil, autostop: Int? = nil) {
         self.template = template; self.cloud = cloud; self.login = login; self.setup = setup
         self.image = image; self.sshFrom = sshFrom; self.groups = groups; self.executor = executor
-        self.sharedHome = sharedHome
+        self.sharedHome = sharedHome; self.autostop = autostop
     }
 
     public func group(named name: String) -> NodeGroupSpec? { groups.first { $0.name == name } }

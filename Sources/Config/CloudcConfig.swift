@@ -52,7 +52,7 @@ public struct CloudcConfig: Sendable, Equatable {
         }
         return ClusterSpec(template: name, cloud: cloud, login: login, setup: setup, image: image,
                            sshFrom: template.sshFrom, groups: template.groups, executor: template.executor,
-                           sharedHome: template.sharedHome)
+                           sharedHome: template.sharedHome, autostop: template.autostop)
     }
 
     /// The image of an own machines cluster: whatever the machines run.

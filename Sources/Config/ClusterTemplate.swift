@@ -20,10 +20,14 @@ public struct ClusterTemplate: Sendable, Equatable {
     public var groups: [NodeGroupSpec]
     /// `shared_home: true`: the image or cloud already shares /home among the nodes.
     public var sharedHome: Bool?
+    /// `autostop: 30m`: minutes of idleness before the cluster powers itself off.
+    public var autostop: Int?
 
     public init(name: String, cloud: String, login: String, setup: String? = nil, image: String? = nil,
-                sshFrom: String? = nil, executor: ExecutorKind? = nil, groups: [NodeGroupSpec], sharedHome: Bool? = nil) {
+                sshFrom: String? = nil, executor: ExecutorKind? = nil, groups: [NodeGroupSpec], sharedHome: Bool? = nil,
+                autostop: Int? = nil) {
         self.name = name; self.cloud = cloud; self.login = login; self.setup = setup; self.image = image
         self.sshFrom = sshFrom; self.executor = executor; self.groups = groups; self.sharedHome = sharedHome
+        self.autostop = autostop
     }
 }

@@ -3,7 +3,7 @@ import Yams
 
 /// `clusters:`: cluster templates, their references checked against the other sections.
 struct ClustersSection {
-    static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "shared_home", "groups"]
+    static let keys = ["cloud", "login", "setup", "image", "ssh_from", "executor", "shared_home", "autostop", "groups"]
     static let groupKeys = ["count", "min", "flavor", "image", "gpus", "spot", "disk_gb", "public_ip", "hosts"]
     static let gpuKeys = ["type", "count"]
     static let defaultLogin = "default"
@@ -98,8 +98,21 @@ struct ClustersSection {
                 throw (map["shared_home"] ?? value).error(what, fix: fix)
             }
         }
+        var autostop: Int?
+        if let found = map["autostop"] {
+            let text = try found.string()
+            do {
+                autostop = try Autostop.minutes(text)
+            } catch let error as CloudcError {
+                throw found.error(error.message, fix: error.fix ?? "")
+            }
+            if autostop != nil, cloud.provider == .ssh {
+                throw found.error("cluster \(name) runs on your own machines (cloud \(cloud.name)), which cloudc never powers off",
+                                  fix: "remove 'autostop:' from the template")
+            }
+        }
         return ClusterTemplate(name: name, cloud: cloudName, login: login, setup: setup, image: image,
-                               sshFrom: sshFrom, executor: executor, groups: groups, sharedHome: sharedHome)
+                               sshFrom: sshFrom, executor: executor, groups: groups, sharedHome: sharedHome, autostop: autostop)
     }
 
     func group(named name: String, keyMark: Mark?, _ value: ConfigValue, provider: ProviderKind) throws -> NodeGroupSpec {

@@ -39,7 +39,7 @@ public struct ClusterSetup: Sendable {
         groups.removeAll { $0 == frontendGroup }
         return SetupTarget(cluster: state.name, groups: [frontendGroup] + groups, frontendGroup: frontendGroup,
                            nodes: nodes, vars: vars, traits: traits, secrets: secrets, sudo: state.spec.login.user != "root",
-                           sharedHome: traits.sharedHome || state.spec.sharedHome == true)
+                           sharedHome: traits.sharedHome || state.spec.sharedHome == true, autostop: state.spec.autostop ?? 0)
     }
 
     /// Connects, runs the playbook, closes.

@@ -48,13 +48,16 @@ public struct SetupTarget: Sendable {
     /// /home is shared among the nodes already (the provider's nodes, or the template says so):
     /// setup serves and mounts none.
     public var sharedHome: Bool
+    /// Minutes of idleness before the cluster powers itself off; 0: never.
+    public var autostop: Int
 
     public init(cluster: String, groups: [String], frontendGroup: String, nodes: [SetupNode],
                 vars: [String: String], traits: ProviderTraits, secrets: [String: SecretFile], sudo: Bool,
-                sharedHome: Bool? = nil) {
+                sharedHome: Bool? = nil, autostop: Int = 0) {
         self.cluster = cluster; self.groups = groups; self.frontendGroup = frontendGroup; self.nodes = nodes
         self.vars = vars; self.traits = traits; self.secrets = secrets; self.sudo = sudo
         self.sharedHome = sharedHome ?? traits.sharedHome
+        self.autostop = autostop
     }
 
     public var frontend: SetupNode? { nodes.first { $0.group == frontendGroup } }
@@ -110,6 +113,7 @@ struct SetupContext {
         shared = [
             "cluster": .map([
                 "name": .text(target.cluster),
+                "autostop": .text(String(target.autostop)),
                 "frontend": .map(["name": .text(frontend?.name ?? ""), "address": .text(frontend?.privateAddress ?? ""),
                                   "hostname": .text(frontendHostname)]),
             ]),

@@ -18,6 +18,25 @@ extension Operations {
         }
     }
 
+    /// `cloudc autostop NAME 30m|off`: records the idle time and runs the setup, whose autostop
+    /// role writes it on the nodes (the rest of setup is found done). Holds the lock.
+    public func setAutostop(name: String, minutes: Int?, command: String) async throws {
+        try await store.withLock(name, command: command) {
+            var state = try loadState(name)
+            if minutes != nil, state.spec.cloud.provider == .ssh {
+                throw CloudcError(.usage, "cluster \(name) runs on your own machines, which cloudc never powers off")
+            }
+            guard state.spec.setup != nil else {
+                throw CloudcError(.usage, "cluster \(name) has no setup, and autostop works through its SLURM",
+                                  fix: "give its template a setup (setup: slurm), start it anew, then set autostop")
+            }
+            state.spec.autostop = minutes
+            try store.save(state)
+            let provider = try clouds.provider(clouds.cloudOf(state))
+            try await runSetup(&state, traits: provider.traits)
+        }
+    }
+
     /// Runs the cluster's setup on its nodes, leaving out `excluding`. The caller holds the lock.
     /// Records the time of a complete setup in the state.
     @discardableResult

@@ -134,7 +134,7 @@ import TestSupport
         print("measure: \(cloud), user delay \(userDelay) s")
         let peer = try await CloudPeer.start(cloud, userDelay: userDelay)
         do {
-            try await exercise(peer)
+            try await exercise(peer, userDelay: userDelay)
         } catch {
             _ = try? await peer.desk.paste("cloudc stop \(cloud)")
             await peer.stop()
@@ -146,7 +146,7 @@ import TestSupport
         #expect(!bridges.contains("ccvm-"), "no bridge of the peer is left: \(bridges)")
     }
 
-    func exercise(_ peer: CloudPeer) async throws {
+    func exercise(_ peer: CloudPeer, userDelay: Int) async throws {
         let cloud = peer.cloud
         let user = cloud == "openstack" ? "debian" : "admin"
         let workers = cloud == "gce" ? ["compute001", "compute002", "gpu001"] : ["compute001", "compute002"]
@@ -218,7 +218,26 @@ import TestSupport
         let again = try await peer.type("cloudc setup")
         #expect(again.stderr.contains(" 0 changed"), "a second setup changes nothing: \(again.stderr.suffix(2000))")
 
-        if cloud == "gce" {
+        if userDelay == 5 {
+            // Autostop: idle (no job, nobody logged in) for a minute, the cluster powers itself off,
+            // and the cloud says so (GCE TERMINATED, OpenStack SHUTOFF, EC2 terminated, as its
+            // nodes are launched with InstanceInitiatedShutdownBehavior terminate). Only
+            // `cloudc list` (API calls, no SSH) watches.
+            let set = try await peer.type("cloudc autostop 1m")
+            #expect(set.stderr.contains("powers itself off after 1m idle"), "\(set.stderr.suffix(2000))")
+            began = Date()
+            let deadline = began.addingTimeInterval(330)
+            var listed = ""
+            while Date() < deadline {
+                listed = try await peer.desk.paste("cloudc list").stdout
+                if listed.contains("off (autostop)") { break }
+                try await Task.sleep(nanoseconds: 5_000_000_000)
+            }
+            #expect(listed.contains("off (autostop)"), "\(cloud): not off \(Int(Date().timeIntervalSince(began))) s after autostop 1m: \(listed)")
+            print(String(format: "measure: \(cloud): autostop 1m: every node off %.0f s after it was set", Date().timeIntervalSince(began)))
+            let statuses = try await peer.view().nodes.mapValues(\.status)
+            print("measure: \(cloud): the cloud's view of the nodes after autostop: \(statuses.sorted { $0.key < $1.key })")
+        } else if cloud == "gce" {
             // A VM powered off from inside is TERMINATED in the API, as on GCE; stop removes it all the same.
             _ = try await peer.desk.paste("cloudc ssh -n compute002 -- sudo systemctl poweroff")
             let deadline = Date().addingTimeInterval(90)

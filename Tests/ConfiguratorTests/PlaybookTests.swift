@@ -8,7 +8,7 @@ import TestSupport
     @Test func theShippedSlurmPlaybookLoadsAndEveryTemplateItNamesExists() throws {
         let playbook = try Playbook.load(name: "slurm", directory: Paths.repoRoot + "/playbooks")
         #expect(playbook.roles.map(\.name) == ["common", "package-cache", "package-proxy", "munge", "nfs-server", "nfs-client", "gpu-driver",
-                                               "slurm-facts", "slurm-controller", "slurm-worker", "slurm-check"])
+                                               "slurm-facts", "slurm-controller", "slurm-worker", "slurm-check", "autostop"])
         let store = TemplateStore(directory: Paths.repoRoot + "/templates")
         for role in playbook.roles {
             for file in role.files {

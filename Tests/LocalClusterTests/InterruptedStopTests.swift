@@ -91,6 +91,15 @@ enum HostView {
         (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
     }
 
+    /// Whether a systemd-nspawn boots the node whose root is `root` (the exact folder).
+    static func nspawnRunning(root: String) -> Bool {
+        entries("/proc").contains { entry in
+            guard Int(entry) != nil, let data = ProcFile.data("/proc/\(entry)/cmdline") else { return false }
+            let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return words.first?.hasSuffix("systemd-nspawn") == true && words.contains("--directory=" + root)
+        }
+    }
+
     /// Everything a local cluster under `root` can leave on this machine: files and folders,
     /// mounts, systemd-nspawn processes, the bridges.
     static func leftovers(root: String, bridges: [String]) -> [String] {

@@ -25,8 +25,12 @@ IAM key of its own, never cloudc's code), makes them boot:
     where moto_peer.py's console reads them (MOTO_PEER_KEYS_FROM_NODES). Only an instance that
     moto says has a PublicIpAddress gets to the outside world (an apt proxy setting for the
     package cache); its public address itself is never used. An instance that stops or
-    terminates loses its node (a later start boots a fresh one). TERM removes every node and
-    the bridge.
+    terminates loses its node (a later start boots a fresh one). A node that powers itself off
+    (``systemctl poweroff`` inside) while moto says its instance is pending or running is told to
+    moto_peer.py (``POST /_peer/instances/<id>/guest-poweroff``, at the same endpoint), which does
+    what EC2 does by the instance's InstanceInitiatedShutdownBehavior: stopping then stopped
+    ("stop", the default) or shutting-down then terminated ("terminate"); the node then goes as
+    for any instance that stops or terminates. TERM removes every node and the bridge.
 """
 import argparse
 import ipaddress
@@ -36,6 +40,8 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 DEBIAN_OWNER = "136693071363"
 DEBIAN_AMI = {
@@ -73,8 +79,9 @@ def make_user(args):
 
 
 class Nodes:
-    def __init__(self, ec2, backend, subnet_id, network, host_keys):
+    def __init__(self, ec2, backend, subnet_id, network, host_keys, endpoint=None):
         self.ec2 = ec2
+        self.endpoint = endpoint  # moto_peer.py's, told of nodes powered off from inside
         self.host_keys = host_keys
         self.backend = backend
         self.subnet_id = subnet_id
@@ -83,6 +90,7 @@ class Nodes:
         self.booted = {}    # instance id → private IP
         self.removing = {}  # private IP → thread removing the node that had it
         self.skipped = set()
+        self.powered_off = set()  # instance ids whose node's poweroff moto_peer.py has been told
 
     def public_key(self, key_name):
         if not key_name:
@@ -106,6 +114,10 @@ class Nodes:
                 live[instance["InstanceId"]] = instance
         for instance_id in [i for i in self.booted if i not in live]:
             self.remove(instance_id)
+        for instance_id in [i for i in self.booted if i not in self.powered_off]:
+            node = self.backend.get(instance_id)
+            if node is not None and node.state() == "terminated":
+                self.guest_poweroff(instance_id)
         for instance_id, instance in live.items():
             if instance_id not in self.booted and instance_id not in self.skipped:
                 self.boot(instance)
@@ -149,8 +161,31 @@ class Nodes:
             f.writelines("%s %s\n" % key for key in node.host_keys())
         os.rename(path + ".tmp", path)
 
+    def guest_poweroff(self, instance_id):
+        """The node powered itself off: moto_peer.py makes its instance stop or terminate, as EC2 does.
+        Told once; again at the next poll only where moto could not be reached."""
+        log("%s: its node powered off from inside" % instance_id)
+        if not self.endpoint:
+            self.powered_off.add(instance_id)
+            return
+        request = urllib.request.Request("%s/_peer/instances/%s/guest-poweroff" % (self.endpoint, instance_id),
+                                         data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read() or b"{}")
+            log("%s: InstanceInitiatedShutdownBehavior %s: %s" % (instance_id, answer.get("behavior"),
+                                                                  answer.get("state")))
+        except urllib.error.HTTPError as error:  # not pending or running any more, or no moto_peer.py
+            log("%s: moto_peer.py answered %d: %s" % (instance_id, error.code,
+                                                       error.read().decode("utf-8", "replace").strip()))
+        except (urllib.error.URLError, OSError) as error:
+            log("%s: moto_peer.py not reached (%s): again at the next poll" % (instance_id, error))
+            return
+        self.powered_off.add(instance_id)
+
     def remove(self, instance_id):
         address = self.booted.pop(instance_id)
+        self.powered_off.discard(instance_id)
         log("%s is gone: removing its node at %s" % (instance_id, address))
         thread = threading.Thread(target=self.backend.delete, args=(instance_id,), daemon=True)
         thread.start()
@@ -195,7 +230,7 @@ def run(args):
         os.rename(args.network_file + ".tmp", args.network_file)
     log("VPC %s, subnet %s (%s), this machine at %s on ccvm-%s" % (network["vpc"], network["subnet"], cidr,
                                                                   next(ipaddress.ip_network(cidr).hosts()), args.node_tag))
-    nodes = Nodes(ec2, backend, network["subnet"], ipaddress.ip_network(cidr), args.host_keys)
+    nodes = Nodes(ec2, backend, network["subnet"], ipaddress.ip_network(cidr), args.host_keys, args.endpoint.rstrip("/"))
     while not stopping.is_set():
         try:
             nodes.poll()

@@ -29,6 +29,19 @@ after, or reset them first. A request without an Action counts as ``"METHOD (no 
 mutating unless GET or HEAD; ``/moto-api/...`` (moto's own control API) is not counted.
 ``POST /_peer/requests/reset`` sets the counts to zero and answers with what they were.
 
+``POST /_peer/instances/<instance-id>/guest-poweroff`` (no signature; not counted) says that the
+instance's guest powered itself off (``systemctl poweroff`` inside; ec2_nodes.py calls it when an
+instance's node does). As EC2 does, by the instance's InstanceInitiatedShutdownBehavior (moto keeps
+RunInstances' value, "stop" by default): "stop" makes it ``stopping`` (64), then ``stopped`` (80);
+"terminate" makes it ``shutting-down`` (32), then ``terminated`` (48), MOTO_PEER_SHUTDOWN_SECONDS
+(default 2) later. The last step is moto's own stop or terminate of the instance (and, for a
+terminate, what moto's TerminateInstances tells Auto Scaling and ELBv2), so every API agrees: a
+stopped instance loses its auto-assigned public IP; a terminated one its network interfaces and
+EBS volumes with DeleteOnTermination. DisableApiStop and DisableApiTermination do not apply, as on
+EC2 (they guard the API only). StateReason is ``Client.InstanceInitiatedShutdown`` from the first
+step on. Answers 202 with ``{"instance", "behavior", "state"}``; 404 for an unknown instance; 409
+for one that is not pending or running.
+
 A request whose ``X-Amz-Target`` starts with ``AWSPriceListService.`` (the ``pricing`` service,
 JSON 1.1, SigV4 with moto's IAM keys) is counted as above (GetProducts is not mutating), then
 answered by aws_pricing.py from aws_price_list.py's EC2 products, not by moto: same host and port,
@@ -39,13 +52,17 @@ usage: moto_peer.py [moto_server's options: -H HOST -p PORT]
 import io
 import json
 import os
+import re
 import sys
 import threading
+import time
 import urllib.parse
 
 from moto import server
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.instances import StateReason
 from moto.ec2.responses import general
 from moto.ec2.utils import Base64EncodedString
 
@@ -90,6 +107,58 @@ def get_console_output(self):
 
 
 general.General.get_console_output = get_console_output
+
+
+SHUTDOWN_SECONDS = float(os.environ.get("MOTO_PEER_SHUTDOWN_SECONDS", "2"))
+INSTANCE_INITIATED = ("Client.InstanceInitiatedShutdown: Instance initiated shutdown", "Client.InstanceInitiatedShutdown")
+# InstanceInitiatedShutdownBehavior → (the state while it goes, its code), (the state it ends in).
+SHUTDOWN_STEPS = {"stop": (("stopping", 64), "stopped"), "terminate": (("shutting-down", 32), "terminated")}
+shutdown_lock = threading.Lock()
+
+
+def find_instance(instance_id):
+    """(ec2 backend, instance) of any account and region moto has made a backend for, or (None, None)."""
+    for account_id in list(ec2_backends.keys()):
+        for backend in list(dict.values(ec2_backends[account_id])):
+            for instance in backend.all_instances():
+                if instance.id == instance_id:
+                    return backend, instance
+    return None, None
+
+
+def guest_poweroff(instance_id):
+    """POST /_peer/instances/<id>/guest-poweroff (see the module's docstring): (HTTP status, payload)."""
+    backend, instance = find_instance(instance_id)
+    if instance is None:
+        return "404 Not Found", {"error": f"no instance {instance_id}"}
+    with shutdown_lock:
+        if instance.state not in ("pending", "running"):
+            return "409 Conflict", {"error": f"{instance_id} is {instance.state}"}
+        behavior = "terminate" if instance.instance_initiated_shutdown_behavior == "terminate" else "stop"
+        (going, code), final = SHUTDOWN_STEPS[behavior]
+        instance._state.name, instance._state.code = going, code
+        instance.state_reason = StateReason(*INSTANCE_INITIATED)
+    print(f"[moto-peer] {instance_id}: its guest powered off; InstanceInitiatedShutdownBehavior {behavior}: {going}",
+          flush=True)
+
+    def finish():
+        time.sleep(SHUTDOWN_SECONDS)
+        with shutdown_lock:
+            if instance.state != going:  # an API call got there first (a TerminateInstances while stopping)
+                return
+            if behavior == "terminate":
+                instance.terminate()
+            else:
+                instance.stop()
+            instance.state_reason = StateReason(*INSTANCE_INITIATED)
+        if behavior == "terminate":  # what moto's TerminateInstances tells the services that follow instances
+            from moto.autoscaling import autoscaling_backends
+            from moto.elbv2 import elbv2_backends
+            autoscaling_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
+            elbv2_backends[backend.account_id][backend.region_name].notify_terminate_instances([instance_id])
+        print(f"[moto-peer] {instance_id}: {final}", flush=True)
+    threading.Thread(target=finish, daemon=True).start()
+    return "202 Accepted", {"instance": instance_id, "behavior": behavior, "state": going}
 
 
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")
@@ -155,6 +224,8 @@ class CountRequests:
             status, payload = "200 OK", self.snapshot()
         elif path == "/_peer/requests/reset" and method == "POST":
             status, payload = "200 OK", self.snapshot(reset=True)
+        elif re.fullmatch(r"/_peer/instances/[^/]+/guest-poweroff", path) and method == "POST":
+            status, payload = guest_poweroff(path.split("/")[3])
         else:
             status, payload = "404 Not Found", {"error": f"no control route {method} {path}"}
         data = (json.dumps(payload) + "\n").encode()

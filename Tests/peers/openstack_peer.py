@@ -35,7 +35,10 @@ It answers as Nova, Neutron and Glance do, behind a real Keystone:
   taken away again when let go; only a node with one gets to the outside world (the package
   cache: an apt proxy setting). This machine's end of the bridge is on the floating network
   alone (its gateway, .1): the tenant network is reached through a node with a floating IP.
-  A deleted server is listed (task_state ``deleting``) until its node is gone.
+  A deleted server is listed (task_state ``deleting``) until its node is gone. A node powered off
+  from inside (``systemctl poweroff``) makes its server ``SHUTOFF`` (vm_state ``stopped``,
+  power_state 4, task_state null), as Nova's power-state sync does after a guest shutdown; it stays
+  so, listed with its ports and floating IP, until it is deleted (as an ``ACTIVE`` one is).
 
 ``{label}`` is ``public``, ``internal`` or ``region-two``: all three are served alike, and
 counted apart, so a test can tell which catalog endpoint a client used (keystone_peer.py
@@ -440,8 +443,9 @@ class Network:
 
 
 class Server:
-    node = None       # with --nodes: the VM-like node behind the server (vm_nodes.Node)
-    node_gone = None  # set once a deleted server's node is gone
+    node = None        # with --nodes: the VM-like node behind the server (vm_nodes.Node)
+    node_gone = None   # set once a deleted server's node is gone
+    shut_off_at = None  # when the peer first saw its node powered off from inside (then SHUTOFF)
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
@@ -455,6 +459,7 @@ class Server:
     def status(self, now):
         """(status, vm_state, task_state, power_state). From the delete until it is gone, Nova keeps
         the status and vm_state the server had and sets task_state `deleting`."""
+        self.note_power_off()
         if self.deleted_at is not None:
             status, vm_state, _, power_state = self.live_status(self.deleted_at)
             return status, vm_state, "deleting", power_state
@@ -464,11 +469,23 @@ class Server:
         """Nova fills `addresses` once the network is allocated, part way through BUILD: `{}` before."""
         return self.deleted_at is not None or now >= self.created + self.build_seconds / 2
 
+    def note_power_off(self):
+        """A node that powered off from inside (`systemctl poweroff` in the guest) makes its server
+        SHUTOFF from then on, as Nova's power-state sync does once the hypervisor reports the guest
+        shut down: no API call stopped it, so Nova makes the instance `stopped` itself (the time is
+        also its `updated`). Seen before the delete only: removing a node powers it off too."""
+        if self.shut_off_at is None and self.deleted_at is None and self.node is not None \
+                and self.node.state() == "terminated":
+            self.shut_off_at = self.updated = time.time()
+            log(f"server {self.id} ({self.name}): its node powered off: SHUTOFF")
+
     def live_status(self, now):
         if now < self.created + self.build_seconds:
             return "BUILD", "building", "spawning", 0
         if self.fault:
             return "ERROR", "error", None, 0
+        if self.shut_off_at is not None:  # seen before any delete (note_power_off)
+            return "SHUTOFF", "stopped", None, 4  # power_state SHUTDOWN
         return "ACTIVE", "active", None, 1
 
 
@@ -1067,7 +1084,7 @@ class Nova:
             "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda", "OS-EXT-SRV-ATTR:user_data": server.user_data,
             "OS-EXT-STS:power_state": power_state, "OS-EXT-STS:task_state": task_state, "OS-EXT-STS:vm_state": vm_state,
             "OS-SRV-USG:launched_at": (datetime.datetime.fromtimestamp(launched, datetime.timezone.utc)
-                                       .strftime("%Y-%m-%dT%H:%M:%S.%f") if status == "ACTIVE" else None),
+                                       .strftime("%Y-%m-%dT%H:%M:%S.%f") if status in ("ACTIVE", "SHUTOFF") else None),
             "OS-SRV-USG:terminated_at": None,
             "os-extended-volumes:volumes_attached": [{"id": v, "delete_on_termination": True} for v in server.volumes],
             "security_groups": [{"name": name} for name in server.security_group_names],
@@ -1142,6 +1159,7 @@ class Nova:
             if server is None or server.project_id != req.project_id:
                 raise nova_error(404, "Instance could not be found")
             if server.deleted_at is None:
+                server.note_power_off()  # a SHUTOFF server stays SHUTOFF (task_state deleting) until gone
                 # Gone build_seconds after the delete: the time Nova takes to tear a server down.
                 server.deleted_at = server.updated = time.time()
                 server.delete_seconds = self.peer.build_seconds

@@ -140,14 +140,16 @@ class Node:
         run("ssh-keygen", "-A", "-f", self.root)
         self.prepare()
         log_file = open(os.path.join(self.folder, "nspawn.log"), "w")
+        # A machine name of this boot alone: nspawn names the bridge's veth after it, and the veth of
+        # a node just removed may linger a moment (a later node may have its name and address).
+        machine = "vm-%s-%s-%s" % (self.backend.tag, self.name[:50 - len(self.backend.tag)], os.urandom(3).hex())
+        self.cgroups, enter = own_cgroups(machine)
         self.process = subprocess.Popen(
-            # A machine name of this boot alone: nspawn names the bridge's veth after it, and the veth of
-            # a node just removed may linger a moment (a later node may have its name and address).
-            ["systemd-nspawn", "--boot", "--directory=" + self.root,
-             "--machine=vm-%s-%s-%s" % (self.backend.tag, self.name[:50 - len(self.backend.tag)], os.urandom(3).hex()),
+            ["systemd-nspawn", "--boot", "--directory=" + self.root, "--machine=" + machine,
              "--hostname=" + self.name, "--network-bridge=" + self.backend.bridge.name,
              "--bind=%s:/home" % self.backend.home, "--register=no", "--keep-unit", "--console=passive"],
-            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=enter)
         threading.Thread(target=self.agent, daemon=True).start()
 
     def prepare(self):
@@ -344,7 +346,56 @@ class Node:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         run("umount", "-l", self.root, check=False)
+        remove_cgroups(getattr(self, "cgroups", []))
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def cgroup_hierarchies():
+    """Where the cgroup hierarchies systemd uses are mounted: cgroup2, and a v1 name=systemd."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            dash = fields.index("-")
+            fstype, options = fields[dash + 1], fields[dash + 3].split(",")
+            if fstype == "cgroup2" or (fstype == "cgroup" and "name=systemd" in options):
+                found.append(fields[4].replace("\\040", " "))
+    return found
+
+
+def own_cgroups(machine):
+    """A cgroup of the node's own in each hierarchy. systemd-nspawn without a scope of its own
+    (--register=no --keep-unit) puts the container's systemd in payload/ under the cgroup it was
+    started in: nodes started by one peer would share it, and each node's systemd would manage
+    the others' services (one node restarting munge killed munge on the rest). Returns the paths
+    and a function that moves the calling process into them (for Popen's preexec_fn)."""
+    paths = [os.path.join(h, "cloudc-peer", machine) for h in cgroup_hierarchies()]
+
+    def enter():
+        for path in paths:
+            os.makedirs(path, exist_ok=True)
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+    return paths, enter
+
+
+def remove_cgroups(paths, timeout=5):
+    """Removes the node's cgroups, deepest first, once nothing runs in them, then cloudc-peer/ if empty."""
+    deadline = time.time() + timeout
+    for path in paths:
+        while os.path.isdir(path):
+            for folder, _, _ in sorted(os.walk(path), key=lambda entry: -entry[0].count("/")):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    pass
+            if not os.path.isdir(path) or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        try:
+            os.rmdir(os.path.dirname(path))  # cloudc-peer/, once no node is left in it
+        except OSError:
+            pass
 
 
 class Backend:

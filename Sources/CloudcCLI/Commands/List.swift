@@ -17,6 +17,7 @@ struct List: AsyncParsableCommand {
         let current = wiring.store.currentCluster()
         var table = Table(header: ["NAME", "TEMPLATE", "CLOUD", "NODES", "STATE", "SETUP", "COST/HOUR", "SO FAR"])
         let now = Date()
+        var notes: [String] = []
         for name in names {
             let marker = name == current ? "*" : ""
             do {
@@ -25,6 +26,15 @@ struct List: AsyncParsableCommand {
                 // pending: nodes not (yet, or no longer all) configured; run `cloudc setup`.
                 let setup = state.spec.setup == nil ? "-" : state.setupCompletedAt == nil ? "pending" : "done"
                 let cost = ClusterCost(state: state, costs: wiring.costs(for: state.spec.cloud, now: now), now: now)
+                if await Self.poweredOff(state, wiring: wiring) {
+                    // Autostop powered it off: no CPU or GPU bills; what stays is told below.
+                    let remains = Self.remains(state.spec.cloud.provider)
+                    table.rows.append([name + marker, state.spec.template, "\(state.spec.cloud.name) (\(state.spec.cloud.provider.rawValue))",
+                                       groups.joined(separator: ", "), "off (autostop)", setup, remains == nil ? "none" : "disks only", cost.soFarCell])
+                    notes.append("\(name) was powered off by autostop: its nodes bill no CPU or GPU; "
+                                 + (remains.map { "\($0) remain until: cloudc stop \(name)" } ?? "remove what is left with: cloudc stop \(name)"))
+                    continue
+                }
                 table.rows.append([name + marker, state.spec.template, "\(state.spec.cloud.name) (\(state.spec.cloud.provider.rawValue))",
                                    groups.joined(separator: ", "), state.phase.rawValue, setup, cost.perHourCell, cost.soFarCell])
             } catch {
@@ -32,6 +42,27 @@ struct List: AsyncParsableCommand {
             }
         }
         for line in table.render() { wiring.context.print(line) }
+        for note in notes { wiring.context.note(note) }
+    }
+
+    /// A running cluster with autostop whose every node the cloud reports stopped or gone
+    /// (one read-only call; a cloud that does not answer leaves it shown as it was).
+    static func poweredOff(_ state: ClusterState, wiring: Wiring) async -> Bool {
+        guard state.spec.autostop != nil, state.phase == .running, !state.nodes.isEmpty,
+              let provider = try? wiring.provider(for: wiring.cloudSpec(for: state)),
+              let instances = try? await provider.instances(cluster: state.name, incarnation: state.incarnation) else { return false }
+        let off = Set(instances.filter { $0.state == .stopped || $0.state == .terminated }.map(\.id))
+        return state.nodes.allSatisfy { node in node.instanceID.map { off.contains($0) } ?? false }
+            || state.nodes.allSatisfy { node in !instances.contains { $0.id == node.instanceID && $0.state.isLive } }
+    }
+
+    /// What still costs money once a cluster's nodes are off; nil: nothing.
+    static func remains(_ provider: ProviderKind) -> String? {
+        switch provider {
+        case .gce: "the boot disks"
+        case .openstack: "the volumes and floating IPs"
+        case .ec2, .local, .ssh: nil   // EC2 terminates a node that powers itself off
+        }
     }
 }
 

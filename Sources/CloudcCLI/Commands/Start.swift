@@ -22,11 +22,14 @@ struct Start: AsyncParsableCommand {
     @Flag(help: "Check the template against the cloud with read-only calls and print what would be created; create nothing.")
     var dryRun = false
 
+    @Option(help: "Power the cluster off after it has been idle this long (no job, nobody logged in): 30m, 2h, or off. Overrides the template's autostop:.")
+    var autostop: String?
+
     func run() async throws {
         let wiring = Wiring(global)
         let context = wiring.context
         let config = try wiring.loadConfig()
-        let spec: ClusterSpec
+        var spec: ClusterSpec
         do {
             spec = try config.clusterSpec(template: template)
         } catch let error as CloudcError where error.code == .notFound && wiring.usesBuiltinConfig {
@@ -38,6 +41,12 @@ struct Start: AsyncParsableCommand {
             if !dryRun { try await LoginKey.ensure(wiring.expandTilde(spec.login.privateKey), progress: wiring.progress) }
         }
         let name = self.name ?? template
+        if let autostop {
+            spec.autostop = try Autostop.minutes(autostop)
+            if spec.autostop != nil, spec.cloud.provider == .ssh {
+                throw CloudcError(.usage, "cloudc never powers off your own machines (cloud \(spec.cloud.name))", fix: "leave out --autostop")
+            }
+        }
         if dryRun {
             let plan = try await wiring.operations.planStart(name: name, spec: spec)
             let groups = spec.groups.map { (group: $0, count: $0.count) }

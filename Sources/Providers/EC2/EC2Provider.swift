@@ -255,6 +255,9 @@ public struct EC2Provider: CloudProvider {
             ("ImageId", image), ("InstanceType", group.flavor),
             ("MinCount", count), ("MaxCount", count),
             ("KeyName", keyName),
+            // A node that powers itself off (autostop, or a user's `poweroff`) is terminated, not
+            // kept stopped with its volumes billed: a cluster node is never started again.
+            ("InstanceInitiatedShutdownBehavior", "terminate"),
         ]
         parameters += networkInterface(request, securityGroups: [securityGroup]
                                        + (request.frontend ? groups.filter { $0.name == sshGroup }.compactMap(\.id) : []))
