@@ -11,7 +11,7 @@ struct Cloudc: AsyncParsableCommand {
         """,
         subcommands: [Init.self, Start.self, Setup.self, Ssh.self, Resize.self, Stop.self, List.self, ListNodes.self,
                       ListTemplates.self, Use.self, Submit.self, Jobs.self, HarvestCommand.self, ExportCommand.self,
-                      SshConfig.self, Prices.self, AutostopCommand.self])
+                      SshConfig.self, Prices.self, AutostopCommand.self, Doctor.self])
 }
 
 /// Options every command takes.

@@ -106,6 +106,18 @@ public final class KnownHosts: @unchecked Sendable {
         try replaceFile(with: updated)
     }
 
+    /// The host patterns the file pins keys for (`host` or `[host]:port`), each once.
+    public func patterns() throws -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        var seen: [String] = []
+        for line in try read().split(separator: "\n") where !line.hasPrefix("#") {
+            guard let first = line.split(separator: " ").first.map(String.init), !first.isEmpty, !seen.contains(first) else { continue }
+            seen.append(first)
+        }
+        return seen
+    }
+
     /// Removes every line naming the host (for a node that is gone or re-created).
     /// Returns how many lines were removed.
     @discardableResult

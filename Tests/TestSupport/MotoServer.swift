@@ -69,6 +69,14 @@ public final class MotoServer: Sendable {
     }
 
     /// What EC2 holds for a cluster, read with boto3 (not with cloudc's own client).
+    /// Terminates an instance through boto3, as a user in the console would, behind cloudc's back.
+    public func terminateBehindCloudcsBack(_ instanceID: String) throws {
+        let script = "import boto3,sys; boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id=sys.argv[2], "
+            + "aws_secret_access_key=sys.argv[3]).terminate_instances(InstanceIds=[sys.argv[4]])"
+        let run = try Run.program("/usr/bin/env", ["python3", "-c", script, endpoint, accessKeyID, secretAccessKey, instanceID])
+        guard run.status == 0 else { throw PeerError("terminating \(instanceID) failed: \(run.stderr.suffix(2000))") }
+    }
+
     public func inventory(cluster: String) throws -> EC2Inventory {
         let run = try Run.program("/usr/bin/env", ["python3", Paths.peers + "/ec2_inventory.py", endpoint, accessKeyID, secretAccessKey, cluster])
         guard run.status == 0, let data = run.stdout.data(using: .utf8) else {
