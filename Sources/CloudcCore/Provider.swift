@@ -162,6 +162,17 @@ extension CloudProvider {
         Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
     }
 
+    /// The instances' incarnations and those in the names of resources that outlive the
+    /// instances (security groups, firewall rules, key pairs): what a provider's
+    /// `incarnations(of:)` finds.
+    public func incarnations(of cluster: String, resourceNames names: [String]) async throws -> Set<String> {
+        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
+        for name in names where name.hasPrefix("cloudc-") {
+            if let incarnation = incarnation(ofResourceNamed: name, cluster: cluster) { found.insert(incarnation) }
+        }
+        return found
+    }
+
     /// The incarnation of `cluster` a resource named `name` was planned for (the names embed
     /// it, each provider in its own way), nil for a name no start of that cluster would give.
     public func incarnation(ofResourceNamed name: String, cluster: String) -> String? {

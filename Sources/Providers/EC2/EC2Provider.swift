@@ -204,15 +204,11 @@ public struct EC2Provider: CloudProvider {
     /// The instances' incarnations, and those in the names of the cluster's security groups and
     /// key pairs (`cloudc-<cluster>-<incarnation>[-ssh]`), which outlive the instances.
     public func incarnations(of cluster: String) async throws -> Set<String> {
-        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
         let pattern = "cloudc-\(cluster)-*"
         let groups = try await call("DescribeSecurityGroups", [("Filter.1.Name", "group-name"), ("Filter.1.Value.1", pattern)])
         let keys = try await call("DescribeKeyPairs", [("Filter.1.Name", "key-name"), ("Filter.1.Value.1", pattern)])
-        let names = groups.items("securityGroupInfo").compactMap { $0.string("groupName") } + keys.items("keySet").compactMap { $0.string("keyName") }
-        for name in names {
-            if let incarnation = incarnation(ofResourceNamed: name, cluster: cluster) { found.insert(incarnation) }
-        }
-        return found
+        return try await incarnations(of: cluster, resourceNames: groups.items("securityGroupInfo").compactMap { $0.string("groupName") }
+                                      + keys.items("keySet").compactMap { $0.string("keyName") })
     }
 
     /// The id of the security group with this name, nil if there is none.

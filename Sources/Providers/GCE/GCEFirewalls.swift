@@ -32,12 +32,7 @@ extension GCEProvider {
     /// The instances' incarnations, and those in the names of the cluster's firewall rules,
     /// which outlive the instances.
     public func incarnations(of cluster: String) async throws -> Set<String> {
-        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
-        for rule in try await client.firewalls() {
-            if let name = rule["name"]?.string, name.hasPrefix("cloudc-"),
-               let incarnation = incarnation(ofResourceNamed: name, cluster: cluster) { found.insert(incarnation) }
-        }
-        return found
+        try await incarnations(of: cluster, resourceNames: try await client.firewalls().compactMap { $0["name"]?.string })
     }
 
     /// `us-central1-a` → `us-central1`.

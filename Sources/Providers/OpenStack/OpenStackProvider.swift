@@ -180,12 +180,7 @@ public struct OpenStackProvider: CloudProvider {
     /// The servers' incarnations, and those in the names of the cluster's security groups,
     /// which outlive the servers (the key pair and floating IPs are then found by their names).
     public func incarnations(of cluster: String) async throws -> Set<String> {
-        var found = Set(try await instances(cluster: cluster, incarnation: nil).compactMap(\.incarnation))
-        for group in try await client.securityGroups() {
-            if let name = group["name"]?.string, name.hasPrefix("cloudc-"),
-               let incarnation = incarnation(ofResourceNamed: name, cluster: cluster) { found.insert(incarnation) }
-        }
-        return found
+        try await incarnations(of: cluster, resourceNames: try await client.securityGroups().compactMap { $0["name"]?.string })
     }
 
     public func plannedResources(for request: AccessRequest) -> [ResourceRecord] {
