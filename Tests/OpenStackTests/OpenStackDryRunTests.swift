@@ -13,7 +13,14 @@ import TestSupport
             let dry = await user.cloudc("start", "uni", "--dry-run")
             #expect(dry.status == 0, "\(dry.stderr)")
             #expect(dry.stdout.contains("Dry run of cloudc start uni: nothing was created."), "\(dry.stdout)")
-            #expect(dry.stdout.contains("Price unknown"), "\(dry.stdout)")
+            // OpenStack publishes no prices: unknown per group and for the cluster, never a guess;
+            // `prices update` says so too, and writes nothing.
+            #expect(dry.stdout.split(separator: "\n").contains { $0.hasPrefix("compute ") && $0.hasSuffix(" unknown") }, "\(dry.stdout)")
+            #expect(dry.stdout.contains("unknown: OpenStack clouds publish no prices (cloudc never guesses one)."), "\(dry.stdout)")
+            print(dry.stdout)
+            let update = await user.cloudc("prices", "update", "uni")
+            #expect(update.status == 0 && update.stderr.contains("uni: openstack publishes no prices"), "\(update.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: user.home.path + "/.cloudc/prices"))
             #expect(try await peer.mutatingRequests() == before)
             #expect(try await peer.state().servers.isEmpty)
             #expect(user.stateFiles().isEmpty)
