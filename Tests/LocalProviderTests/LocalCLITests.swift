@@ -96,4 +96,27 @@ struct LocalCLITests {
         let bridge = try #require(asked.stdout.split(separator: "\n").first { $0.hasPrefix("  bridge cc-") }?.split(separator: " ").last.map(String.init))
         #expect(!(try HostView.links()).contains { $0.contains(" \(bridge):") })
     }
+
+    /// A node the state forgot (its record dropped from the state file) still runs on this
+    /// machine: `doctor` finds it by its tags, `--fix` powers it off and removes it.
+    @Test func doctorFindsAndRemovesANodeTheStateForgot() async throws {
+        try requireRoot()
+        let desk = try Desk()
+        #expect(await desk.cloudc(["start", "box", "--no-setup"]).status == 0)
+        let file = desk.home.path + "/.cloudc/clusters/box.json"
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        let nodes = json["nodes"] as? [[String: Any]] ?? []
+        let forgotten = try #require(nodes.first { $0["name"] as? String == "compute001" }?["instanceID"] as? String)
+        json["nodes"] = nodes.filter { $0["name"] as? String != "compute001" }
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: file))
+
+        let sick = await desk.cloudc(["doctor", "box"])
+        #expect(sick.status == 1 && sick.stdout.contains("✗ forgotten-instance \(forgotten)"), "\(sick.stdout) \(sick.stderr)")
+        let fixed = await desk.cloudc(["doctor", "box", "--fix"])
+        #expect(fixed.status == 0, "\(fixed.stdout) \(fixed.stderr)")
+        #expect(HostView.nspawnProcesses(under: desk.root.path).count == 1, "the forgotten node was powered off")
+        #expect(await desk.cloudc(["doctor", "box"]).status == 0)
+        #expect(await desk.cloudc(["stop", "box"]).status == 0)
+        #expect(HostView.entries(desk.root.path).isEmpty, "left under the root: \(HostView.entries(desk.root.path))")
+    }
 }
