@@ -27,4 +27,19 @@ import TestSupport
             #expect(user.stateFiles().isEmpty)
         }
     }
+
+    /// The config's zones changed since the start: the instances are found in every zone of the
+    /// project (the aggregated list), not only the zones the config names now.
+    @Test func instancesInZonesTheConfigNoLongerNamesAreFoundAndDeleted() async throws {
+        try await GCEPeer.with { peer in
+            let user = try GCEClusterTests.user(peer)
+            #expect(await user.cloudc("start", "gce", "--no-setup").status == 0)
+            for file in user.stateFiles() { try FileManager.default.removeItem(atPath: user.stateDirectory + "/" + file) }
+            try GCEClusterTests.config(peer, zones: ["europe-west1-b"]).write(toFile: user.home.path + "/.cloudc/config.yaml", atomically: true, encoding: .utf8)
+            let forced = await user.cloudc("stop", "gce", "--force")
+            #expect(forced.status == 0, "\(forced.stderr)")
+            #expect(forced.stdout.split(separator: "\n").filter { $0.hasPrefix("  instance ") && $0.contains("us-central1-") }.count == 4, "\(forced.stdout)")
+            #expect(try await peer.state().instances.isEmpty)
+        }
+    }
 }

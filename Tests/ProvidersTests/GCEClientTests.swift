@@ -94,14 +94,18 @@ import Testing
         #expect(global.requests.first?.url.path == "/compute/v1/projects/proj-1/global/operations/operation-2/wait")
     }
 
+    /// The aggregated list: each zone's instances (or a warning for a zone without any), page after page.
     @Test func listingFollowsPageTokensWithTheFilter() async throws {
         let transport = RoutedTransport { request in
             request.query("pageToken") == nil
-                ? json(200, ["items": [["name": "a"]], "nextPageToken": "page 2/="])
-                : json(200, ["items": [["name": "b"]]])
+                ? json(200, ["items": ["zones/us-central1-a": ["instances": [["name": "a"]]],
+                                       "zones/us-east1-b": ["warning": ["code": "NO_RESULTS_ON_PAGE"]]],
+                             "nextPageToken": "page 2/="])
+                : json(200, ["items": ["zones/us-east1-b": ["instances": [["name": "b"]]]]])
         }
-        let found = try await client(transport).instances(zone: "us-central1-a", filter: "(labels.cloudc-cluster = \"demo\")")
+        let found = try await client(transport).aggregatedInstances(filter: "(labels.cloudc-cluster = \"demo\")")
         #expect(found.compactMap { $0["name"]?.string } == ["a", "b"])
+        #expect(transport.requests.first?.url.path == "/compute/v1/projects/proj-1/aggregated/instances")
         #expect(transport.requests.map { $0.query("filter") } == ["(labels.cloudc-cluster = \"demo\")", "(labels.cloudc-cluster = \"demo\")"])
         #expect(transport.requests.last?.query("pageToken") == "page 2/=")
         #expect(transport.requests.first?.url.absoluteString.contains("filter=%28labels.cloudc-cluster%20%3D%20%22demo%22%29") == true)

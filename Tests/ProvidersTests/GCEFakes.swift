@@ -177,6 +177,15 @@ final class FakeCompute: @unchecked Sendable {
             return operations[rest[2]].map { json(200, $0) } ?? notFound(rest[2])
         case (_, "zones") where rest.count >= 2:
             return zonal(request, zone: rest[1], Array(rest.dropFirst(2)))
+        case ("GET", "aggregated") where rest == ["aggregated", "instances"]:
+            // Each zone's instances, or Google's warning for a zone without any.
+            let filter = request.query("filter") ?? ""
+            var items: [String: JSONValue] = [:]
+            for zone in zones {
+                let found = instances.filter { $0.key.hasPrefix(zone + "/") && matches($0.value, filter) }.sorted { $0.key < $1.key }.map(\.value)
+                items["zones/" + zone] = found.isEmpty ? ["warning": ["code": "NO_RESULTS_ON_PAGE"]] : ["instances": .array(found)]
+            }
+            return json(200, ["kind": "compute#instanceAggregatedList", "items": .object(items)])
         default:
             return notFound(request.computePath)
         }

@@ -112,9 +112,19 @@ public struct GCEClient: Sendable {
         try await call("instances.get", "GET", zonePath(zone, "instances/\(Self.segment(name))"))
     }
 
-    /// Every instance of `zone` matching `filter`, all pages.
-    public func instances(zone: String, filter: String) async throws -> [JSONValue] {
-        try await pages("instances.list", zonePath(zone, "instances"), query: [("filter", filter), ("maxResults", "500")])
+    /// Every instance of the project matching `filter`, in every zone (`instances.aggregatedList`:
+    /// `items` maps each zone to its instances or to a warning that it has none).
+    public func aggregatedInstances(filter: String) async throws -> [JSONValue] {
+        var found: [JSONValue] = []
+        var pageToken: String?
+        repeat {
+            var query = [("filter", filter), ("maxResults", "500")]
+            if let pageToken { query.append(("pageToken", pageToken)) }
+            let page = try await call("instances.aggregatedList", "GET", projectPath("aggregated/instances"), query: query)
+            for scope in (page["items"]?.object ?? [:]).values { found += scope["instances"]?.items ?? [] }
+            pageToken = page["nextPageToken"]?.string.flatMap { $0.isEmpty ? nil : $0 }
+        } while pageToken != nil
+        return found
     }
 
     /// Every firewall rule of the project.

@@ -29,10 +29,11 @@ extension GCEProvider {
         return "projects/\(project)/regions/\(Self.region(of: zone))/subnetworks/\(name)"
     }
 
-    /// The instances' incarnations, and those in the names of the cluster's firewall rules,
-    /// which outlive the instances.
+    /// The incarnations of the cluster's instances (in every zone) and those in the names of its
+    /// firewall rules, which outlive the instances.
     public func incarnations(of cluster: String) async throws -> Set<String> {
-        try await incarnations(of: cluster, resourceNames: try await client.firewalls().compactMap { $0["name"]?.string })
+        let client = self.client
+        return try await incarnations(of: cluster, resourceNames: try await api { try await client.firewalls() }.compactMap { $0["name"]?.string })
     }
 
     /// `us-central1-a` → `us-central1`.

@@ -194,10 +194,9 @@ extension GCEProvider {
         if let incarnation { terms += " (labels.cloudc-incarnation = \"\(GCENames.labelValue(incarnation))\")" }
         let filter = terms
         let client = self.client
-        let found = try await api {
-            try await forEachBounded(zones, limit: concurrency) { zone in try await client.instances(zone: zone, filter: filter) }
-        }
-        return found.joined().compactMap(Self.instance(from:)).sorted { $0.id < $1.id }
+        // Every zone of the project in one call: the config's zones may have changed since.
+        let found = try await api { try await client.aggregatedInstances(filter: filter) }
+        return found.compactMap(Self.instance(from:)).sorted { $0.id < $1.id }
     }
 
     /// Sets the node label on an instance that lacks it (labelFingerprint guards against a race).
