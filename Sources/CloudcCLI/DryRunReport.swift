@@ -15,7 +15,12 @@ enum DryRunReport {
         }
         var lines = ["Dry run of \(command): nothing was created.",
                      "Checked on \(plan.cloud.name) (\(plan.cloud.provider.rawValue)): \(plan.checked)."]
-            + table.render()
+        if let quota = plan.quota {
+            lines.append(quota.prefix(1).uppercased() + quota.dropFirst() + ".")
+        } else if !costs.unbilled {
+            lines.append("Quotas: not checked (\(plan.cloud.provider.rawValue) reports none to this check; a start beyond one fails at launch, saying which).")
+        }
+        lines += table.render()
         let added = plan.rows.filter { $0.nodes > 0 }.compactMap { row in
             cluster.first { $0.group.name == row.group }.map { (group: $0.group, count: row.nodes) }
         }

@@ -135,6 +135,11 @@ public protocol CloudProvider: Sendable {
     /// state file is gone.
     func incarnations(of cluster: String) async throws -> Set<String>
 
+    /// Checks the cloud's quotas, where it reports them, against `nodes` more of each group
+    /// (read-only). Returns what was checked in words (`12 of 24 CPUs free in us-central1`),
+    /// nil where the cloud reports no quota; throws a `.quota` error naming what is short.
+    func checkQuota(adding nodes: [(group: NodeGroupSpec, count: Int)], spec: ClusterSpec) async throws -> String?
+
     /// Tags an instance with its node name (for instances a cut-short launch left unnamed).
     func assign(node: String, cluster: String, instanceID: String) async throws
 
@@ -186,6 +191,9 @@ extension CloudProvider {
         }
         return nil
     }
+
+    /// A cloud that reports no quota.
+    public func checkQuota(adding nodes: [(group: NodeGroupSpec, count: Int)], spec: ClusterSpec) async throws -> String? { nil }
 
     /// A cloud makes what it is asked for, or says at launch why not (quota, capacity).
     public func validateGrowth(of group: NodeGroupSpec, by count: Int, cluster: String) async throws {}

@@ -21,6 +21,8 @@ public struct DryRunPlan: Sendable {
     public var rows: [Row]
     /// What was checked, in words.
     public var checked: String
+    /// The quotas checked, in words; nil where the cloud reports none.
+    public var quota: String?
 
     public var nodes: Int { rows.reduce(0) { $0 + $1.nodes } }
     public var gpus: Int { rows.reduce(0) { $0 + $1.nodes * ($1.gpus?.count ?? 0) } }
@@ -38,11 +40,12 @@ extension Operations {
         }
         let provider = try clouds.provider(spec.cloud)
         try await provider.validate(spec)
+        let quota = try await provider.checkQuota(adding: spec.groups.map { (group: $0, count: $0.count) }, spec: spec)
         let rows = spec.groups.filter { $0.count > 0 }.map { group in
             DryRunPlan.Row(group: group.name, nodes: group.count, flavor: group.flavor, gpus: group.gpus,
                            place: Self.place(of: group, adding: group.count, in: spec), spot: group.spot)
         }
-        return DryRunPlan(cluster: name, cloud: spec.cloud, rows: rows, checked: Self.checked(spec.cloud))
+        return DryRunPlan(cluster: name, cloud: spec.cloud, rows: rows, checked: Self.checked(spec.cloud), quota: quota)
     }
 
     /// `cloudc resize NAME +N GROUP --dry-run`: the nodes it would add (checked as a start checks
@@ -54,16 +57,18 @@ extension Operations {
         guard let spec = state.spec.group(named: group) else {
             throw CloudcError(.usage, "cluster \(name) has no group '\(group)'")
         }
+        var quota: String?
         if delta > 0 {
             var checked = state.spec
             checked.groups = [spec]
             try await provider.validate(checked)
             try await provider.validateGrowth(of: spec, by: delta, cluster: name)
+            quota = try await provider.checkQuota(adding: [(group: spec, count: delta)], spec: state.spec)
         }
         let row = DryRunPlan.Row(group: group, nodes: delta, flavor: spec.flavor, gpus: spec.gpus,
                                  place: Self.place(of: spec, adding: max(delta, 0), in: state.spec), spot: spec.spot)
         return (DryRunPlan(cluster: name, cloud: state.spec.cloud, rows: [row],
-                           checked: delta > 0 ? Self.checked(state.spec.cloud) : "nothing (a shrink creates nothing)"),
+                           checked: delta > 0 ? Self.checked(state.spec.cloud) : "nothing (a shrink creates nothing)", quota: quota),
                 plan.remove.map(\.name))
     }
 

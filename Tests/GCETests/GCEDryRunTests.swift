@@ -19,6 +19,11 @@ import TestSupport
                 #expect(gpuRow.contains(word), "\(gpuRow)")
             }
             #expect(dry.stdout.contains("Would add 4 node(s) with 1 GPU(s)."), "\(dry.stdout)")
+            // The region's quotas (regions.get): e2 in CPUS, n2 in N2_CPUS, the spot n1 and its T4
+            // in the preemptible metrics.
+            #expect(dry.stdout.contains("Quota in region us-central1 of project \(peer.project): 96 of 96 CPUS free, 4 needed; "
+                                        + "1500 of 1500 INSTANCES free, 4 needed; 96 of 96 N2_CPUS free, 16 needed; "
+                                        + "96 of 96 PREEMPTIBLE_CPUS free, 8 needed; 4 of 4 PREEMPTIBLE_NVIDIA_T4_GPUS free, 1 needed."), "\(dry.stdout)")
             #expect(dry.stdout.contains("unknown: no prices of gce fetched yet (see: cloudc prices update gce)"), "it never guesses a price: \(dry.stdout)")
             #expect(try await peer.mutatingRequests() == before, "a dry run makes no call that changes anything")
             #expect(try await peer.state().instances.isEmpty)
@@ -79,6 +84,20 @@ import TestSupport
             #expect(try await peer.mutatingRequests() == before)
             #expect(try await peer.state().instances.count == instances)
             #expect(await user.cloudc("stop").status == 0)
+        }
+    }
+
+    /// A quota too small for the plan fails the dry run, naming it, still without a change.
+    @Test func aQuotaTooSmallIsNamedByTheDryRun() async throws {
+        try await GCEPeer.with { peer in
+            let user = try GCEClusterTests.user(peer)
+            try await peer.setQuota(region: "us-central1", metric: "N2_CPUS", limit: 8)
+            let before = try await peer.mutatingRequests()
+            let dry = await user.cloudc("start", "gce", "--dry-run")
+            #expect(dry.status == 1, "\(dry.stdout) \(dry.stderr)")
+            #expect(dry.stderr.contains("not enough quota in region us-central1 of project \(peer.project): 8 of 8 N2_CPUS free, 16 needed"), "\(dry.stderr)")
+            #expect(dry.stderr.contains("fix: ask for more in the console"), "\(dry.stderr)")
+            #expect(try await peer.mutatingRequests() == before)
         }
     }
 }

@@ -107,6 +107,14 @@ public final class GCEPeer: Sendable {
         _ = try await control("POST", "/_peer/settings", try JSONSerialization.data(withJSONObject: json))
     }
 
+    /// Sets a regional quota's limit (`metric`: Google's name, e.g. `CPUS`, `N2_CPUS`,
+    /// `NVIDIA_T4_GPUS`), as regions.get then shows it; inserts that would exceed it are refused
+    /// with QUOTA_EXCEEDED. The usage is always counted from the peer's instances and disks.
+    public func setQuota(region: String, metric: String, limit: Double) async throws {
+        let json: [String: Any] = ["region": region, "metric": metric, "limit": limit]
+        _ = try await control("POST", "/_peer/quotas", try JSONSerialization.data(withJSONObject: json))
+    }
+
     /// Every token issued so far stops working (401), as an expired one does.
     public func expireTokens() async throws {
         _ = try await control("POST", "/_peer/expire-tokens", Data("{}".utf8))

@@ -34,6 +34,31 @@ It answers as Google does, from Google's documented behaviour:
   not ``POST /token`` (operations' ``POST .../wait`` does count). A request counts as it
   arrives: one that is then refused (401/403, an invalid body, an injected fault) was still
   made. ``POST /_peer/requests/reset`` sets the counts to zero and answers with what they were.
+* Regional quotas: ``regions.get`` / ``regions.list`` answer a Region (``kind`` compute#region,
+  ``id``, ``creationTimestamp``, ``name``, ``description``, ``status`` UP, ``zones`` (links),
+  ``quotas``, ``selfLink``, ``supportsPzs``) whose ``quotas`` is ``[{"metric", "limit", "usage"}]``
+  with Google's metric names (DEFAULT_REGION_QUOTAS: the metrics, their order and default limits,
+  e.g. CPUS 96, N2_CPUS 96, PREEMPTIBLE_CPUS 96, NVIDIA_T4_GPUS 4, NVIDIA_L4_GPUS 4,
+  NVIDIA_A100_GPUS 0, IN_USE_ADDRESSES 32, INSTANCES 1500, DISKS_TOTAL_GB 4096, SSD_TOTAL_GB 2048).
+  Numbers are written as Google's JSON writes doubles (24, not 24.0). The usage is counted from
+  the project's instances and disks in the region at that moment: INSTANCES every instance (a
+  TERMINATED one too); an instance that is not TERMINATED also counts its vCPUs (machine type's
+  guestCpus) in its series' metric (N2_CPUS, C2_CPUS, A2_CPUS, ... FAMILY_CPU_METRICS; N1, E2 and
+  G2 in CPUS), its GPUs (guestAccelerators, an accelerator-optimized type's built-in ones included)
+  in NVIDIA_<T4|L4|A100>_GPUS, and its ephemeral external address in IN_USE_ADDRESSES. A Spot or
+  preemptible instance counts its vCPUs in PREEMPTIBLE_CPUS and its GPUs in PREEMPTIBLE_NVIDIA_..._GPUS
+  where that quota's limit is over 0, else in the standard metrics, as Google does for a project
+  without preemptible quota. Disks (attached or left behind) count their size: pd-standard in
+  DISKS_TOTAL_GB, pd-balanced, pd-ssd and pd-extreme in SSD_TOTAL_GB. instances.insert is refused
+  as Google refuses it when the new instance would take a metric over its limit: the Operation
+  ends DONE with error QUOTA_EXCEEDED ("Quota 'CPUS' exceeded.  Limit: 96.0 in region
+  us-central1.", httpErrorStatusCode 403), the first metric short in the list's order named.
+  Control: ``POST /_peer/quotas`` ``{"region", "metric", "limit"}`` (no region: every region;
+  ``{"quotas": [...]}`` for several; the metric any of the discovery document's Quota.metric enum,
+  a new one added to the list) and/or ``{"enforce": false}`` (regions.get still counts, inserts
+  are not refused); ``GET /_peer/quotas`` ``{"enforce", "limits": {region: {metric: limit}}}``;
+  ``DELETE /_peer/quotas`` restores the defaults. An injected ``quota`` fault (``/_peer/inject``)
+  is applied before these limits. Limits are the same for every project the peer serves.
 
 usage: gce_peer.py --discovery .peers/compute.v1.json --accounts accounts.json \
                    --project P [--port 0] [--port-file F] [--step-seconds 0.3]
@@ -457,6 +482,51 @@ IMAGES = [
     ("rocky-linux-cloud", "rocky-linux-9-v20250114", "rocky-linux-9", 20, "2025-01-14", None),
 ]
 DISK_TYPES = {"pd-standard", "pd-balanced", "pd-ssd", "pd-extreme"}
+
+# Regional allocation quotas (regions.get's `quotas`): (metric, default limit), in the order the
+# peer lists them. Metric names are Google's (every one is checked against the discovery
+# document's Quota.metric enum at start). The limits are those of a project that has had billing
+# for a while, larger than a brand-new project's (CPUS 24, N2_CPUS 24, IN_USE_ADDRESSES 8) so
+# that the tests' clusters (a few e2/n1/n2 nodes of up to 8 vCPUs, a T4) never reach them.
+# Tests change a limit with POST /_peer/quotas.
+DEFAULT_REGION_QUOTAS = [
+    ("CPUS", 96), ("DISKS_TOTAL_GB", 4096), ("STATIC_ADDRESSES", 8), ("IN_USE_ADDRESSES", 32),
+    ("SSD_TOTAL_GB", 2048), ("LOCAL_SSD_TOTAL_GB", 6000), ("INSTANCE_GROUPS", 100), ("INSTANCE_GROUP_MANAGERS", 50),
+    ("INSTANCES", 1500), ("AUTOSCALERS", 50), ("REGIONAL_AUTOSCALERS", 20), ("REGIONAL_INSTANCE_GROUP_MANAGERS", 20),
+    ("PREEMPTIBLE_CPUS", 96), ("PREEMPTIBLE_LOCAL_SSD_GB", 0),
+    ("NVIDIA_T4_GPUS", 4), ("PREEMPTIBLE_NVIDIA_T4_GPUS", 4),
+    ("NVIDIA_L4_GPUS", 4), ("PREEMPTIBLE_NVIDIA_L4_GPUS", 4),
+    ("NVIDIA_A100_GPUS", 0), ("PREEMPTIBLE_NVIDIA_A100_GPUS", 0),
+    ("NVIDIA_A100_80GB_GPUS", 0), ("PREEMPTIBLE_NVIDIA_A100_80GB_GPUS", 0),
+    ("NVIDIA_V100_GPUS", 0), ("PREEMPTIBLE_NVIDIA_V100_GPUS", 0),
+    ("NVIDIA_P100_GPUS", 0), ("PREEMPTIBLE_NVIDIA_P100_GPUS", 0),
+    ("NVIDIA_P4_GPUS", 0), ("PREEMPTIBLE_NVIDIA_P4_GPUS", 0),
+    ("NVIDIA_K80_GPUS", 0), ("PREEMPTIBLE_NVIDIA_K80_GPUS", 0),
+    ("N2_CPUS", 96), ("N2D_CPUS", 24), ("C2_CPUS", 24), ("C2D_CPUS", 24), ("C3_CPUS", 24), ("A2_CPUS", 24),
+    ("M1_CPUS", 0), ("M2_CPUS", 0), ("M3_CPUS", 0), ("T2D_CPUS", 24), ("T2A_CPUS", 24),
+    ("INTERNAL_ADDRESSES", 200), ("NETWORK_ENDPOINT_GROUPS", 100), ("SUBNETWORKS", 100),
+]
+# The machine series with a vCPU quota of their own (a VM of these counts there, not in CPUS).
+# Every other series (N1, E2, G2, ...) counts in CPUS.
+FAMILY_CPU_METRICS = {"n2": "N2_CPUS", "n2d": "N2D_CPUS", "c2": "C2_CPUS", "c2d": "C2D_CPUS", "c3": "C3_CPUS",
+                      "a2": "A2_CPUS", "m1": "M1_CPUS", "m2": "M2_CPUS", "m3": "M3_CPUS", "t2d": "T2D_CPUS",
+                      "t2a": "T2A_CPUS"}
+# accelerator type → its GPU quota metric (a Spot or preemptible VM's: PREEMPTIBLE_ + it)
+ACCELERATOR_QUOTA_METRICS = {"nvidia-tesla-t4": "NVIDIA_T4_GPUS", "nvidia-l4": "NVIDIA_L4_GPUS",
+                             "nvidia-tesla-a100": "NVIDIA_A100_GPUS"}
+# disk type → the quota its size counts in
+DISK_QUOTA_METRICS = {"pd-standard": "DISKS_TOTAL_GB", "pd-balanced": "SSD_TOTAL_GB", "pd-ssd": "SSD_TOTAL_GB",
+                      "pd-extreme": "SSD_TOTAL_GB"}
+
+
+def cpu_quota_metric(machine_type):
+    return FAMILY_CPU_METRICS.get(machine_type.split("-", 1)[0], "CPUS")
+
+
+def quota_number(value):
+    """A quota value as Google's JSON writes a double: 24, not 24.0 (2.5 stays 2.5)."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
 
 
 def stable_id(*parts):
@@ -947,6 +1017,16 @@ class Peer:
         self.counts = {"token_grants": 0, "token_refusals": 0, "requests": 0, "instance_inserts": 0,
                        "instances_created": 0, "firewall_inserts": 0, "faults_applied": 0}
         self.received = RequestCounter()  # GET /_peer/requests
+        # Regional quotas (regions.get): the limits, region → {metric: limit}; the usage is computed.
+        self.quota_metrics = set(discovery.schemas["Quota"]["properties"]["metric"]["enum"])
+        unknown = ({m for m, _ in DEFAULT_REGION_QUOTAS} | set(FAMILY_CPU_METRICS.values())
+                   | set(ACCELERATOR_QUOTA_METRICS.values()) | {"PREEMPTIBLE_" + m for m in ACCELERATOR_QUOTA_METRICS.values()}
+                   | set(DISK_QUOTA_METRICS.values())) - self.quota_metrics
+        if unknown:
+            raise SystemExit(f"quota metrics not in the discovery document's Quota.metric enum: {sorted(unknown)}")
+        self.quota_limits = {}
+        self.enforce_quotas = True
+        self.reset_quotas()
         # The Cloud Billing Catalog (GET /v1/services/{service}/skus): the SKUs of this peer's regions.
         self.billing = gce_billing.Catalog(
             list(REGIONS), {name: {ZONE_REGION[z] for z in spec[3]} for name, spec in ACCELERATOR_TYPES.items()},
@@ -1422,6 +1502,142 @@ class Peer:
         items = [self.zone_resource(ctx.project, z) for z in ZONE_REGION]
         return self.list_response(ctx, "compute#zoneList", items, f"projects/{ctx.project}/zones", "Zone")
 
+    # ----- Compute: regions and their quotas
+
+    def reset_quotas(self):
+        self.quota_limits = {region: dict(DEFAULT_REGION_QUOTAS) for region in REGIONS}
+
+    def set_quotas(self, spec):
+        """POST /_peer/quotas: {"region"?, "metric", "limit"} (no region: every region), or
+        {"quotas": [those]}, and/or {"enforce": bool}. Answers as GET /_peer/quotas."""
+        if not isinstance(spec, dict):
+            raise ValueError("the body must be a JSON object")
+        unknown = set(spec) - {"region", "metric", "limit", "quotas", "enforce"}
+        if unknown:
+            raise ValueError(f"unknown keys: {sorted(unknown)}")
+        items = list(spec.get("quotas") or [])
+        if "metric" in spec or "limit" in spec or "region" in spec:
+            items.append({k: spec[k] for k in ("region", "metric", "limit") if k in spec})
+        changes = []
+        for item in items:
+            region, metric, limit = item.get("region"), item.get("metric"), item.get("limit")
+            if region is not None and region not in REGIONS:
+                raise ValueError(f"region must be one of {sorted(REGIONS)}")
+            if metric not in self.quota_metrics:
+                raise ValueError(f"metric {metric!r} is not one of Google's (the discovery document's Quota.metric enum)")
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0:
+                raise ValueError("limit must be a number, 0 or more")
+            changes.append(([region] if region else list(REGIONS), metric, float(limit)))
+        if "enforce" in spec and not isinstance(spec["enforce"], bool):
+            raise ValueError("enforce must be true or false")
+        with self.lock:
+            for regions, metric, limit in changes:
+                for region in regions:
+                    self.quota_limits[region][metric] = limit
+            if "enforce" in spec:
+                self.enforce_quotas = spec["enforce"]
+            return self.quotas_state()
+
+    def quotas_state(self):
+        return {"enforce": self.enforce_quotas,
+                "limits": {region: {m: quota_number(v) for m, v in limits.items()}
+                           for region, limits in self.quota_limits.items()}}
+
+    @staticmethod
+    def quota_charges(limits, machine_type, preemptible, accelerators, active, external_ip):
+        """What one VM counts in its region's quotas: {metric: amount}. A VM that is not TERMINATED
+        (stopped) counts its vCPUs (in its series' metric, else CPUS), its GPUs and its ephemeral
+        external address; a Spot or preemptible one counts its vCPUs and GPUs in the PREEMPTIBLE_
+        metrics where the region has such a quota (a limit over 0), else in the standard ones."""
+        charges = {"INSTANCES": 1}
+        if not active:
+            return charges
+
+        def add(metric, amount):
+            charges[metric] = charges.get(metric, 0) + amount
+        metric = cpu_quota_metric(machine_type)
+        if preemptible and limits.get("PREEMPTIBLE_CPUS", 0) > 0:
+            metric = "PREEMPTIBLE_CPUS"
+        add(metric, MACHINE_TYPES[machine_type]["guestCpus"])
+        for accelerator, count in accelerators:
+            metric = ACCELERATOR_QUOTA_METRICS[accelerator]
+            if preemptible and limits.get("PREEMPTIBLE_" + metric, 0) > 0:
+                metric = "PREEMPTIBLE_" + metric
+            add(metric, count)
+        if external_ip:
+            add("IN_USE_ADDRESSES", 1)
+        return charges
+
+    def quota_usage(self, project, region, now):
+        """{metric: usage} of a project's region, from its live instances and disks. Lock held."""
+        self.sweep(now)
+        limits = self.quota_limits[region]
+        usage = {}
+        for instance in self.instances.values():
+            if instance.project != project or ZONE_REGION[instance.zone] != region:
+                continue
+            resource = instance.resource
+            scheduling = resource.get("scheduling") or {}
+            accelerators = [(g["acceleratorType"].rsplit("/", 1)[-1], int(g["acceleratorCount"]))
+                            for g in resource.get("guestAccelerators") or []]
+            charges = self.quota_charges(
+                limits, resource["machineType"].rsplit("/", 1)[-1],
+                bool(scheduling.get("preemptible")) or scheduling.get("provisioningModel") == "SPOT",
+                accelerators, instance.status(now, self.step) != "TERMINATED", instance.nat_ip is not None)
+            for metric, amount in charges.items():
+                usage[metric] = usage.get(metric, 0) + amount
+        for (p, zone, _), disk in self.disks.items():
+            if p == project and ZONE_REGION[zone] == region:
+                metric = DISK_QUOTA_METRICS.get(disk["type"], "DISKS_TOTAL_GB")
+                usage[metric] = usage.get(metric, 0) + int(disk["sizeGb"])
+        return usage
+
+    def quota_refusal(self, ctx, plan):
+        """The regional quota this insert would exceed: (metric, limit) or None. Lock held."""
+        if not self.enforce_quotas:
+            return None
+        region = ZONE_REGION[ctx.zone]
+        limits = self.quota_limits[region]
+        usage = self.quota_usage(ctx.project, region, ctx.now)
+        scheduling = plan["scheduling"]
+        needed = self.quota_charges(limits, plan["machine_type"],
+                                    bool(scheduling.get("preemptible")) or scheduling.get("provisioningModel") == "SPOT",
+                                    plan["guest_accelerators"], True, plan["access_config"])
+        for given, (name, _, size) in zip(ctx.body["disks"], plan["disks"]):
+            if given.get("source"):  # an existing disk already counts
+                continue
+            kind = (given.get("initializeParams") or {}).get("diskType", "pd-standard").rsplit("/", 1)[-1]
+            metric = DISK_QUOTA_METRICS.get(kind, "DISKS_TOTAL_GB")
+            needed[metric] = needed.get(metric, 0) + int(size)
+        for metric, limit in limits.items():  # the first one short, in the order regions.get lists them
+            if needed.get(metric) and usage.get(metric, 0) + needed[metric] > limit:
+                return metric, limit
+        return None
+
+    def region_resource(self, project, region, now):
+        """A Region as Google shows it; its quotas' usage counted now. Lock held."""
+        usage = self.quota_usage(project, region, now)
+        return {
+            "kind": "compute#region", "id": stable_id("region", region),
+            "creationTimestamp": "1969-12-31T16:00:00.000-08:00", "name": region, "description": region,
+            "status": "UP", "zones": [self.self_link(f"projects/{project}/zones/{z}") for z in REGIONS[region][0]],
+            "quotas": [{"metric": metric, "limit": quota_number(limit), "usage": quota_number(usage.get(metric, 0))}
+                       for metric, limit in self.quota_limits[region].items()],
+            "selfLink": self.self_link(f"projects/{project}/regions/{region}"), "supportsPzs": False,
+        }
+
+    def m_regions_get(self, ctx):
+        region = ctx.params["region"]
+        if region not in REGIONS:
+            raise not_found(f"projects/{ctx.project}/regions/{region}")
+        with self.lock:
+            return self.region_resource(ctx.project, region, ctx.now)
+
+    def m_regions_list(self, ctx):
+        with self.lock:
+            items = [self.region_resource(ctx.project, r, ctx.now) for r in REGIONS]
+        return self.list_response(ctx, "compute#regionList", items, f"projects/{ctx.project}/regions", "Region")
+
     def machine_type_resource(self, project, zone, name):
         spec = MACHINE_TYPES[name]
         resource = {
@@ -1864,17 +2080,26 @@ class Peer:
             ]
             return [error], (503, "SERVICE UNAVAILABLE")
         if quota:
-            region = ZONE_REGION[ctx.zone]
-            message = f"Quota '{quota['metric']}' exceeded.  Limit: {float(quota['limit'])} in region {region}."
-            if quota.get("synchronous"):  # some quotas are checked before the operation starts
-                raise ApiError(403, "quotaExceeded", message, domain="usageLimits")
-            return ([{"code": "QUOTA_EXCEEDED", "message": message,
-                      "errorDetails": [{"quotaInfo": {"metricName": f"compute.googleapis.com/{quota['metric'].lower()}",
-                                                      "limitName": f"{quota['metric'].replace('_', '-')}-per-project-region",
-                                                      "dimensions": {"region": region},
-                                                      "limit": float(quota["limit"])}}]}],
-                    (403, "FORBIDDEN"))
+            return self.quota_exceeded(ctx, quota["metric"], quota["limit"], quota.get("synchronous"))
+        # The project's own regional quotas (regions.get), counted from what it holds there.
+        refusal = self.quota_refusal(ctx, plan)
+        if refusal:
+            return self.quota_exceeded(ctx, *refusal)
         return None
+
+    @staticmethod
+    def quota_exceeded(ctx, metric, limit, synchronous=False):
+        """Google's QUOTA_EXCEEDED: the insert's Operation's error, or (synchronous) a 403 of the insert."""
+        region = ZONE_REGION[ctx.zone]
+        message = f"Quota '{metric}' exceeded.  Limit: {float(limit)} in region {region}."
+        if synchronous:  # some quotas are checked before the operation starts
+            raise ApiError(403, "quotaExceeded", message, domain="usageLimits")
+        return ([{"code": "QUOTA_EXCEEDED", "message": message,
+                  "errorDetails": [{"quotaInfo": {"metricName": f"compute.googleapis.com/{metric.lower()}",
+                                                  "limitName": f"{metric.replace('_', '-')}-per-project-region",
+                                                  "dimensions": {"region": region},
+                                                  "limit": float(limit)}}]}],
+                (403, "FORBIDDEN"))
 
     def allocate_ip(self, ctx):
         region = ZONE_REGION[ctx.zone]
@@ -2505,7 +2730,7 @@ class Handler(PeerHandler):
         self.wfile.write(data)
 
     def control(self, path, method, body):
-        """The test-only API: /_peer/state, /_peer/inject, /_peer/settings, /_peer/expire-tokens,
+        """The test-only API: /_peer/state, /_peer/inject, /_peer/settings, /_peer/quotas, /_peer/expire-tokens,
         /_peer/images, /_peer/requests (and /_peer/requests/reset), /_peer/health."""
         peer = self.peer
         try:
@@ -2535,6 +2760,16 @@ class Handler(PeerHandler):
                     return 200, {"faults": list(peer.faults)}
             if path == "/_peer/settings" and method == "POST":
                 return 200, peer.settings(spec)
+            if path == "/_peer/quotas" and method == "GET":
+                with peer.lock:
+                    return 200, peer.quotas_state()
+            if path == "/_peer/quotas" and method == "POST":
+                return 200, peer.set_quotas(spec)
+            if path == "/_peer/quotas" and method == "DELETE":
+                with peer.lock:
+                    peer.reset_quotas()
+                    peer.enforce_quotas = True
+                    return 200, peer.quotas_state()
             if path == "/_peer/expire-tokens" and method == "POST":
                 return 200, {"expired": peer.expire_tokens()}
             if path == "/_peer/images" and method == "POST":

@@ -66,6 +66,29 @@ public struct OpenStackProvider: CloudProvider {
         }
     }
 
+    /// Nova's absolute limits (instances, cores, RAM) against what the new nodes' flavors take.
+    public func checkQuota(adding nodes: [(group: NodeGroupSpec, count: Int)], spec: ClusterSpec) async throws -> String? {
+        let client = self.client
+        let flavors = try await api { try await client.flavors() }
+        let limits = try await api { try await client.call(.compute, "GET", "limits") }["limits"]?["absolute"]
+        guard let limits else { return nil }
+        var instances = 0.0, cores = 0.0, ram = 0.0
+        for (group, count) in nodes where count > 0 {
+            let flavor = try Self.flavor(named: group.flavor, in: flavors, group: group.name, template: spec.template)
+            instances += Double(count)
+            cores += Double(count) * (flavor["vcpus"]?.number ?? 0)
+            ram += Double(count) * (flavor["ram"]?.number ?? 0)
+        }
+        func need(_ name: String, _ max: String, _ used: String, _ adding: Double) -> QuotaNeed {
+            let limit = limits[max]?.number
+            return QuotaNeed(name: name, limit: limit.flatMap { $0 < 0 ? nil : $0 }, used: limits[used]?.number ?? 0, adding: adding)
+        }
+        return try QuotaNeed.verdict([need("instances", "maxTotalInstances", "totalInstancesUsed", instances),
+                                      need("cores", "maxTotalCores", "totalCoresUsed", cores),
+                                      need("MB of RAM", "maxTotalRAMSize", "totalRAMUsed", ram)],
+                                     where: "the project of cloud \(cloudName)", fix: OpenStackErrorMapper.quotaFix)
+    }
+
     /// A flavor by name (or id), with a clear error listing what the cloud offers.
     static func flavor(named wanted: String, in flavors: [JSONValue], group: String, template: String) throws -> JSONValue {
         if let found = flavors.first(where: { $0["name"]?.string == wanted }) ?? flavors.first(where: { $0["id"]?.string == wanted }) {
