@@ -91,7 +91,8 @@ extension Operations {
 
             // SLURM's view, from the frontend (when the cluster has a setup and answers).
             var slurmMissing: [String] = []
-            if state.spec.setup != nil, state.setupCompletedAt != nil, let frontend = state.frontend, !lost.contains(frontend.name) {
+            let frontendRuns = state.frontend.flatMap { node in ours.first { $0.id == node.instanceID } }?.state == .running
+            if state.spec.setup != nil, state.setupCompletedAt != nil, let frontend = state.frontend, frontendRuns {
                 do {
                     let listed = try await withSession(to: frontend, of: state) { session in
                         try await SlurmControl(frontend: session, sudo: (frontend.login?.user ?? state.spec.login.user) != "root").knownNodes()
@@ -111,7 +112,8 @@ extension Operations {
                     report.views["slurm"] = "not reached: \(error)"
                 }
             } else {
-                report.views["slurm"] = state.spec.setup == nil ? "no setup" : state.setupCompletedAt == nil ? "not set up" : "no frontend to ask"
+                report.views["slurm"] = state.spec.setup == nil ? "no setup" : state.setupCompletedAt == nil ? "not set up"
+                    : "not asked: the frontend is not running" + (state.spec.autostop != nil ? " (autostop?)" : "")
             }
 
             // Host keys pinned for addresses no node has any more.
