@@ -9,15 +9,7 @@ import TestSupport
 /// ends) once no job is pending or running and nobody is logged in, workers first. Needs root.
 @Suite(.serialized, .needsRoot) struct AutostopTests {
     @Test func anIdleClusterPowersItselfOffWorkersFirst() async throws {
-        try LocalClusterTests.requireRoot()
-        let root = try TemporaryDirectory("cloudc-local")
-        let config = LocalClusterTests.config(root: root.path, template: "lab", groups: """
-            frontend: {count: 1}
-            compute: {count: 2}
-            """)
-        let user = try UserMachine(moto: nil, config: config, extraEnvironment: ["CLOUDC_SHARE": Paths.repoRoot])
-        let start = await user.cloudc("start", "lab")
-        #expect(start.status == 0, "\(start.stderr)")
+        let (root, user) = try await LocalClusterTests.startSmallLab()
         do {
             let state = try #require(try StateStore(home: user.home.path + "/.cloudc").load("lab"))
             let folder = root.path + "/lab-" + state.incarnation + "/nodes/"

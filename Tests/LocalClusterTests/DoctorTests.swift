@@ -9,15 +9,7 @@ import TestSupport
 /// in the cloud's view and still listed by SLURM; `--fix` forgets it and sets SLURM up again.
 @Suite(.serialized, .needsRoot) struct DoctorTests {
     @Test func aNodeRemovedBehindCloudcsBackIsForgottenAndLeavesSLURM() async throws {
-        try LocalClusterTests.requireRoot()
-        let root = try TemporaryDirectory("cloudc-local")
-        let config = LocalClusterTests.config(root: root.path, template: "lab", groups: """
-            frontend: {count: 1}
-            compute: {count: 2}
-            """)
-        let user = try UserMachine(moto: nil, config: config, extraEnvironment: ["CLOUDC_SHARE": Paths.repoRoot])
-        let start = await user.cloudc("start", "lab")
-        #expect(start.status == 0, "\(start.stderr)")
+        let (root, user) = try await LocalClusterTests.startSmallLab()
         do {
             #expect(await user.cloudc("doctor", "lab").status == 0)
             // compute002 goes as a VM deleted in a console would: powered off, its files removed.

@@ -16,6 +16,21 @@ import TestSupport
         """)
     }
 
+    /// Starts cluster `lab` (1 frontend, 2 compute, the slurm setup) under a root of its own;
+    /// the test stops it.
+    static func startSmallLab(sourceLocation: SourceLocation = #_sourceLocation) async throws -> (root: TemporaryDirectory, user: UserMachine) {
+        try requireRoot()
+        let root = try TemporaryDirectory("cloudc-local")
+        let config = config(root: root.path, template: "lab", groups: """
+            frontend: {count: 1}
+            compute: {count: 2}
+            """)
+        let user = try UserMachine(moto: nil, config: config, extraEnvironment: ["CLOUDC_SHARE": Paths.repoRoot])
+        let start = await user.cloudc("start", "lab")
+        #expect(start.status == 0, "\(start.stderr)", sourceLocation: sourceLocation)
+        return (root, user)
+    }
+
     /// A local cloud, the root login and the slurm setup, with one template of these groups
     /// (YAML lines indented by four spaces).
     static func config(root: String, template: String, groups: String) -> String {
