@@ -440,6 +440,15 @@ stop_peer() {
     [ -e "$dir/subnet" ] && bridge=ccvm-g$(cat "$dir/subnet")  # a gce peer of an older script
     [ -e "$dir/bridge" ] && bridge=$(cat "$dir/bridge")
     [ -n "$bridge" ] && ip link del "$bridge" 2>/dev/null || true
+    # The nodes' own cgroups (vm_nodes.py makes cloudc-peer/vm-<tag>-<node>-<hex>), once empty,
+    # deepest first: what a node killed above left.
+    if [ -n "$bridge" ]; then
+        local top
+        for top in /sys/fs/cgroup/cloudc-peer/vm-"${bridge#ccvm-}"-* /sys/fs/cgroup/*/cloudc-peer/vm-"${bridge#ccvm-}"-*; do
+            [ -d "$top" ] && find "$top" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        done
+        rmdir /sys/fs/cgroup/cloudc-peer /sys/fs/cgroup/*/cloudc-peer 2>/dev/null || true   # once no peer's node is left
+    fi
     rm -rf --one-file-system "$dir"
 }
 
