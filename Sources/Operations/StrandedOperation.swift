@@ -43,6 +43,18 @@ extension Operations {
         return found
     }
 
+    /// Removes a cluster's own files (lock, known_hosts, munge key) when it has no state file
+    /// and no cloud holds anything of it: what a stop killed just after the state went leaves.
+    /// Under the lock, so a command that holds it (a start that has not yet saved its state)
+    /// is not robbed.
+    public func forgetLeftoverFiles(name: String) async throws {
+        try await store.withLock(name, command: "cloudc stop \(name)") {
+            guard try store.load(name) == nil else { return }
+            try store.removeClusterFiles(name)
+            store.removeLockFile(name)
+        }
+    }
+
     /// Writes a state for a found start, so that the ordinary `stop` (which an interruption does
     /// not cut short: run again, it finishes) removes it. A state file that does not read is
     /// kept beside, renamed `<name>.json.unreadable-<time>`, never overwritten.

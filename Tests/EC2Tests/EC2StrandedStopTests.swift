@@ -30,8 +30,15 @@ import TestSupport
             let down = try moto.inventory(cluster: "aws-demo")
             #expect(down.live_instances.isEmpty && down.volumes.isEmpty && down.security_groups.isEmpty && down.key_pairs.isEmpty, "\(down)")
             #expect(user.stateFiles().isEmpty)
+            // A stop killed just after the state went leaves the cluster's own files: the next
+            // one, finding nothing anywhere, removes them.
+            for leftover in ["aws-demo.lock", "aws-demo.known_hosts"] {
+                try "".write(toFile: user.stateDirectory + "/" + leftover, atomically: false, encoding: .utf8)
+            }
             let again = await user.cloudc("stop", "aws-demo", "--force")
             #expect(again.status == 1 && again.stderr.contains("the clouds hold nothing of it"), "\(again.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: user.stateDirectory).filter { $0.hasPrefix("aws-demo.") }
+            #expect(left.isEmpty, "\(left)")
         }
     }
 

@@ -94,6 +94,7 @@ struct StrandedStop {
         }
         for failure in failures { context.note("  could not search \(failure)") }
         guard !found.isEmpty else {
+            if failures.isEmpty, unreadable == nil { try? await wiring.operations.forgetLeftoverFiles(name: name) }
             let fix = failures.isEmpty ? "nothing to do: no cloud searched holds anything tagged or named for \(name)"
                 : "fix the search of \(failures.count) cloud(s) above, then run the command again"
             throw CloudcError(failures.isEmpty ? .notFound : .unavailable,
