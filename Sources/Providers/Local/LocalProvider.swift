@@ -438,7 +438,6 @@ public struct LocalProvider: CloudProvider {
             try await unmount(files.root)
         }
         await NodeCgroup.remove(metadata.id)
-        await NodeCgroup.sweep()
         try await remove(files)
         removeClusterDirectoryIfUnused(((files.directory as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent)
     }

@@ -48,21 +48,6 @@ public enum NodeCgroup {
         }
     }
 
-    /// Removes the cgroups of nodes that no longer run: what a node removed by other means, or a
-    /// stop cut short, left behind. A node's cgroup with any process in it (cgroup2's
-    /// `populated 1`), or made in the last minute (a node booting now), is left alone.
-    static func sweep(now: Date = Date()) async {
-        guard let unified = hierarchies().first(where: { FileManager.default.fileExists(atPath: $0 + "/cgroup.controllers") }) else { return }
-        for machine in (try? FileManager.default.contentsOfDirectory(atPath: unified + "/cloudc")) ?? [] {
-            let top = unified + "/cloudc/" + machine
-            var info = stat()
-            guard stat(top, &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
-                  now.timeIntervalSince1970 - Double(info.st_mtim.tv_sec) > 60,
-                  let events = ProcFile.text(top + "/cgroup.events"), events.contains("populated 0") else { continue }
-            await remove(machine, timeout: 0)
-        }
-    }
-
     /// `top` and every folder below it, deepest first.
     static func folders(under top: String) -> [String] {
         var found = [top]
